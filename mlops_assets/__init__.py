@@ -1,0 +1,1 @@
+"""mlops_assets: an MLOps platform built on Dagster software-defined assets."""

@@ -1,0 +1,1 @@
+"""Dataset specs (YAML, one per dataset) and the factory that turns a spec into its asset chain."""

@@ -1,0 +1,197 @@
+"""Declarative dataset specs: one YAML file per dataset, validated on load.
+
+A spec is everything the platform needs to build a dataset's asset chain, so adding a dataset is
+adding a YAML file (to `mlops_assets/datasets/specs/` or to a directory named by
+`MLOPS_DATASET_SPECS`), never writing Python.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+BUILTIN_SPECS_DIR = Path(__file__).resolve().parent / "specs"
+SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+ColumnType = Literal["string", "integer", "float", "boolean", "timestamp", "date", "category"]
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """A dataset spec that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    name: str
+    type: ColumnType
+    source: str | None = Field(None, description="Header name in the CSV when it differs from `name`.")
+    role: Literal["feature", "id", "time", "target"] = "feature"
+    required: bool = False
+    unique: bool = False
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str, ...] | None = None
+    transform: Literal["log1p"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if not _NAME.match(self.name):
+            raise ValueError(f"column name {self.name!r} must be snake_case (a-z, 0-9, _)")
+        if self.type == "category" and not self.values:
+            raise ValueError(f"category column {self.name!r} needs `values`")
+        if self.transform == "log1p" and (self.min is None or self.min < 0):
+            raise ValueError(f"column {self.name!r}: transform log1p needs `min` >= 0")
+        return self
+
+    @property
+    def header(self) -> str:
+        return self.source or self.name
+
+
+class SourceSpec(_Strict):
+    kind: Literal["generator", "file_drop"]
+    seed: int = 0
+    rows_per_day: int = 100_000
+    seed_files: tuple[str, ...] = ()
+
+
+class PartitioningSpec(_Strict):
+    kind: Literal["daily", "files"]
+    start_date: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> PartitioningSpec:
+        if self.kind == "daily" and not self.start_date:
+            raise ValueError("daily partitioning needs `start_date` (YYYY-MM-DD)")
+        return self
+
+
+class TrainingSpec(_Strict):
+    estimator: Literal["hist_gradient_boosting", "random_forest", "linear"] = "hist_gradient_boosting"
+    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    window_partitions: int | None = None
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    primary_metric: str
+    min_metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class DriftSpec(_Strict):
+    threshold: float = Field(0.3, gt=0, le=1)
+    sample_rows: int = Field(20_000, gt=0)
+
+
+class QualitySpec(_Strict):
+    max_quarantine_share: float = Field(0.05, ge=0, le=1)
+
+
+class DatasetSpec(_Strict):
+    name: str
+    description: str = ""
+    source: SourceSpec
+    partitioning: PartitioningSpec
+    task: Literal["classification", "regression"]
+    target: str
+    key: str | None = None
+    time_column: str | None = None
+    columns: tuple[ColumnSpec, ...]
+    training: TrainingSpec
+    drift: DriftSpec = DriftSpec()
+    quality: QualitySpec = QualitySpec()
+    spec_path: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSpec:
+        if not _NAME.match(self.name):
+            raise ValueError(f"dataset name {self.name!r} must be snake_case")
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate column names {dupes}")
+        for field in ("target", "key", "time_column"):
+            value = getattr(self, field)
+            if value is not None and value not in names:
+                raise ValueError(f"`{field}: {value}` is not one of the columns {names}")
+        if not self.feature_columns:
+            raise ValueError("no feature columns: mark at least one column with role feature")
+        return self
+
+    @cached_property
+    def column_by_name(self) -> dict[str, ColumnSpec]:
+        return {c.name: c for c in self.columns}
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def feature_columns(self) -> list[ColumnSpec]:
+        return [c for c in self.columns if c.role == "feature"]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Cleaned columns a prediction request carries: everything except the target."""
+        return [c.name for c in self.columns if c.role != "target"]
+
+    @property
+    def target_column(self) -> ColumnSpec:
+        return self.column_by_name[self.target]
+
+    @property
+    def registered_model_name(self) -> str:
+        return f"mlops_assets.{self.name}"
+
+    @property
+    def bento_model_name(self) -> str:
+        return f"mlops-{self.name.replace('_', '-')}"
+
+    @property
+    def is_daily(self) -> bool:
+        return self.partitioning.kind == "daily"
+
+
+def load_spec(path: Path) -> DatasetSpec:
+    """Parse and validate one spec file; errors name the file and the offending field."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read dataset spec: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a dataset spec must be a YAML mapping")
+    try:
+        spec = DatasetSpec.model_validate({**data, "spec_path": str(path)})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SpecError(f"{path}: invalid dataset spec: {problems}") from exc
+    if spec.name != path.stem:
+        raise SpecError(f"{path}: spec `name: {spec.name}` must match the file name {path.stem!r}")
+    return spec
+
+
+def spec_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("MLOPS_DATASET_SPECS", "").split(os.pathsep) if p]
+    return [BUILTIN_SPECS_DIR, *extra]
+
+
+def load_specs() -> dict[str, DatasetSpec]:
+    """All dataset specs, built-in first; a later directory may not redefine a dataset."""
+    specs: dict[str, DatasetSpec] = {}
+    for directory in spec_dirs():
+        for path in sorted(directory.glob("*.yaml")):
+            spec = load_spec(path)
+            if spec.name in specs:
+                raise SpecError(f"{path}: dataset {spec.name!r} is already defined in {specs[spec.name].spec_path}")
+            specs[spec.name] = spec
+    return specs

@@ -1,0 +1,87 @@
+"""One home for state: every file the platform writes lives under MLOPS_HOME.
+
+Layout (created on demand)::
+
+    $MLOPS_HOME/
+      landing/<dataset>/      CSV files waiting to be ingested (generator output, file drops)
+      warehouse.duckdb        raw, cleaned, features and quarantine tables, one schema per dataset
+      mlflow/mlflow.db        MLflow tracking + registry (SQLite)
+      mlflow/artifacts/       MLflow artifacts (models, training references)
+      bentoml/                BENTOML_HOME: model store and built Bentos
+      reports/<dataset>/      Evidently drift reports (HTML)
+      dagster/                DAGSTER_HOME: runs, materializations, schedules, sensors
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_home() -> Path:
+    """`MLOPS_HOME`, else `.mlops/` in the repository checkout, else `.mlops/` in the working directory."""
+    configured = os.environ.get("MLOPS_HOME")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    repo = PACKAGE_DIR.parent
+    if (repo / "workspace.yaml").exists():
+        return repo / ".mlops"
+    return Path.cwd().resolve() / ".mlops"
+
+
+@dataclass(frozen=True)
+class MlopsHome:
+    """Paths under one MLOPS_HOME; pure path arithmetic, no I/O until `ensure()`."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> MlopsHome:
+        return cls(default_home())
+
+    def landing(self, dataset: str) -> Path:
+        return self.root / "landing" / dataset
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.mlflow_dir / "artifacts"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.root / "bentoml"
+
+    def reports(self, dataset: str) -> Path:
+        return self.root / "reports" / dataset
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    def ensure(self) -> MlopsHome:
+        for path in (self.root, self.mlflow_dir, self.artifact_root, self.bentoml_home, self.dagster_home):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def export_env(self) -> None:
+        """Point every tool at this home (DAGSTER_HOME, BENTOML_HOME, MLflow) for this process and its children."""
+        self.ensure()
+        os.environ["MLOPS_HOME"] = str(self.root)
+        os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
+        os.environ.setdefault("BENTOML_HOME", str(self.bentoml_home))
+        os.environ.setdefault("MLFLOW_TRACKING_URI", self.tracking_uri)
+        os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
