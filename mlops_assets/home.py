@@ -75,6 +75,10 @@ class MlopsHome:
     def ensure(self) -> MlopsHome:
         for path in (self.root, self.mlflow_dir, self.artifact_root, self.bentoml_home, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
+        instance_config = self.dagster_home / "dagster.yaml"
+        if not instance_config.exists():
+            # Defaults (SQLite storage in this folder), written out so Dagster does not warn about them.
+            instance_config.write_text("# Dagster instance for mlops_assets: SQLite storage in this folder.\n")
         return self
 
     def export_env(self) -> None:

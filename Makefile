@@ -1,0 +1,53 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+export MLOPS_HOME ?= $(CURDIR)/.mlops
+export DAGSTER_HOME ?= $(MLOPS_HOME)/dagster
+export BENTOML_HOME ?= $(MLOPS_HOME)/bentoml
+export BENTOML_DO_NOT_TRACK := True
+export MLFLOW_TRACKING_URI ?= sqlite:///$(MLOPS_HOME)/mlflow/mlflow.db
+
+DAGSTER_PORT ?= 3000
+MLFLOW_PORT ?= 5000
+SERVE_PORT ?= 3001
+MLOPS_DATASET ?= transactions
+
+.PHONY: install demo test dev mlflow-ui serve validate bench clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/mlops-assets demo
+
+test: install
+	$(BIN)/python -m pytest
+
+validate: install
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+dev: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -p $(DAGSTER_PORT)
+
+mlflow-ui: install
+	@mkdir -p $(MLOPS_HOME)/mlflow
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port $(MLFLOW_PORT) --workers 1
+
+serve: install
+	cd bento && MLOPS_DATASET=$(MLOPS_DATASET) ../$(BIN)/bentoml serve --port $(SERVE_PORT)
+
+bench: install
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(MLOPS_HOME)

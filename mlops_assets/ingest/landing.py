@@ -1,0 +1,130 @@
+"""Landing zone -> `raw`: find the partition's file, read it as sniffed, keep what was read.
+
+Rows land as text exactly as read; typing happens in cleaning. Rows the CSV reader cannot split
+(ragged rows, undecodable lines) go to quarantine here, so nothing read is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.ingest.dialect import (
+    CsvDialect,
+    UnreadableFile,
+    explain_header_mismatch,
+    normalize_column_name,
+    sniff_csv,
+)
+from mlops_assets.ingest.loader import load_csv
+from mlops_assets.warehouse_tables import ensure_tables, q, table
+
+
+@dataclass
+class RawIngest:
+    """What one file contributed to `raw`: the numbers a person checks after an ingest."""
+
+    partition: str
+    path: Path
+    dialect: CsvDialect
+    content_hash: str
+    size_bytes: int
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    seconds: float
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of the file, streamed (files may be larger than memory)."""
+    with path.open("rb") as handle:
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def map_columns(spec: DatasetSpec, path: Path, dialect: CsvDialect) -> tuple[list[str], list[str]]:
+    """Name each file column after its spec column; returns (names for the file's columns, ignored).
+
+    Header files match on normalized names (case, spaces, accents); header-less files match by
+    position when the column count equals the spec's.
+    """
+    expected = [c.header for c in spec.columns]
+    if not dialect.has_header:
+        if len(dialect.columns) != len(spec.columns):
+            raise UnreadableFile(
+                path,
+                f"{path.name}: no header row and {len(dialect.columns)} columns; dataset {spec.name} "
+                f"expects {len(spec.columns)} ({', '.join(expected)}). Add a header row.",
+            )
+        return [c.name for c in spec.columns], []
+    problem = explain_header_mismatch(path, dialect, expected)
+    if problem:
+        raise UnreadableFile(path, problem)
+    by_header = {normalize_column_name(c.header): c.name for c in spec.columns}
+    names, ignored = [], []
+    for position, column in enumerate(dialect.columns):
+        spec_name = by_header.get(normalize_column_name(column))
+        if spec_name is None:
+            ignored.append(column)
+            spec_name = f"_extra_{position}"
+        names.append(spec_name)
+    return names, ignored
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, partition: str) -> RawIngest:
+    """Replace `partition` in `<dataset>.raw` with the rows of `path`; record its contract and rejects."""
+    path = Path(path)
+    if not path.exists():
+        raise UnreadableFile(path, f"{path}: file not found")
+    size = path.stat().st_size
+    dialect = sniff_csv(path, expected_columns=[c.header for c in spec.columns])
+    names, ignored = map_columns(spec, path, dialect)
+    content_hash = file_digest(path)
+
+    ensure_tables(con, spec)
+    staging = f"{q(spec.name)}.{q('_staging_raw')}"
+    result = load_csv(con, path, dialect, staging, columns=names)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    select_cols = ", ".join(q(c.name) for c in spec.columns)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {table(spec, 'raw')} WHERE _partition = ?", [partition])
+        con.execute(
+            f"INSERT INTO {table(spec, 'raw')} SELECT {select_cols}, ? AS _partition, _source_file, "
+            f"_source_line, ? AS _ingested_at FROM {staging}",
+            [partition, now],
+        )
+        con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ?", [partition])
+        if result.rejects:
+            con.executemany(
+                f"INSERT INTO {table(spec, 'quarantine')} VALUES (?, 'raw', ?, ?, ?, ?, ?, ?)",
+                [[partition, path.name, r.line, r.column, r.reason, r.raw, now] for r in result.rejects],
+            )
+        con.execute(f"DELETE FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition])
+        con.execute(
+            f"INSERT INTO {table(spec, 'ingestion_contracts')} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [partition, path.name, content_hash, size, json.dumps(dialect.to_metadata()), result.rows_read, now],
+        )
+        con.execute(f"DROP TABLE {staging}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return RawIngest(
+        partition=partition,
+        path=path,
+        dialect=dialect,
+        content_hash=content_hash,
+        size_bytes=size,
+        rows_read=result.rows_read,
+        rows_loaded=result.rows_loaded,
+        rows_rejected=len(result.rejects),
+        seconds=result.seconds,
+        ignored_columns=ignored,
+    )

@@ -1,0 +1,112 @@
+"""What the platform holds right now, per dataset: the answer to "where are we?" in one JSON object."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+
+from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.home import MlopsHome
+from mlops_assets.resources import MlflowTracking, Warehouse
+from mlops_assets.warehouse_tables import q, table, table_exists
+
+STAGES = ("raw", "cleaned", "features", "model", "drift_report", "bento")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _latest(instance: dg.DagsterInstance, spec: DatasetSpec, stage: str) -> dict[str, Any] | None:
+    event = instance.get_latest_materialization_event(dg.AssetKey([spec.name, stage]))
+    if event is None or event.asset_materialization is None:
+        return None
+    materialization = event.asset_materialization
+    return {
+        "materialized_at": dt.datetime.fromtimestamp(event.timestamp, dt.UTC).isoformat(timespec="seconds"),
+        "run_id": event.run_id,
+        "partition": materialization.partition,
+        "metadata": {k: _plain(v.value) for k, v in materialization.metadata.items() if isinstance(v.value, (str, int, float, bool, type(None)))},
+    }
+
+
+def serve_example(warehouse: Warehouse, spec: DatasetSpec, rows: int = 2) -> dict[str, Any] | None:
+    """A request body for `/predict` made of real cleaned rows (the target left out)."""
+    try:
+        with warehouse.connect(read_only=True) as con:
+            if not table_exists(con, spec, "cleaned"):
+                return None
+            cols = ", ".join(q(c) for c in spec.input_columns)
+            frame = con.execute(f"SELECT {cols} FROM {table(spec, 'cleaned')} LIMIT {int(rows)}").df()
+    except FileNotFoundError:
+        return None
+    records = [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return {"records": records} if records else None
+
+
+def champion_status(tracking: MlflowTracking, spec: DatasetSpec) -> dict[str, Any] | None:
+    from mlops_assets.training import CHAMPION_ALIAS, champion
+
+    version = champion(tracking, spec)
+    if version is None:
+        return None
+    run = tracking.client().get_run(version.run_id)
+    return {
+        "name": spec.registered_model_name,
+        "version": str(version.version),
+        "model_uri": f"models:/{spec.registered_model_name}@{CHAMPION_ALIAS}",
+        "run_id": version.run_id,
+        "metrics": dict(run.data.metrics),
+    }
+
+
+def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.DagsterInstance) -> dict[str, Any]:
+    tracking = MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))
+    warehouse = Warehouse(path=str(home.warehouse), lock_timeout_seconds=30)
+    datasets: dict[str, Any] = {}
+    for spec in specs.values():
+        assets = {stage: _latest(instance, spec, stage) for stage in STAGES}
+        drift = (assets["drift_report"] or {}).get("metadata", {})
+        bento = (assets["bento"] or {}).get("metadata", {})
+        datasets[spec.name] = {
+            "assets": assets,
+            "champion": champion_status(tracking, spec),
+            "drift_share": drift.get("drift_share"),
+            "drift_report": drift.get("report"),
+            "drift_severe": drift.get("severe"),
+            "bento": bento.get("bento"),
+            "serve_example": serve_example(warehouse, spec),
+        }
+    return {
+        "mlops_home": str(home.root),
+        "tracking_uri": home.tracking_uri,
+        "dagster_home": str(home.dagster_home),
+        "warehouse": str(home.warehouse),
+        "datasets": datasets,
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    lines = [f"MLOPS_HOME {status['mlops_home']}"]
+    for name, data in status["datasets"].items():
+        lines.append(f"\n{name}")
+        for stage, info in data["assets"].items():
+            when = f"{info['materialized_at']}" + (f" [{info['partition']}]" if info and info["partition"] else "") if info else "never"
+            lines.append(f"  {stage:<13} {when}")
+        champ = data["champion"]
+        if champ:
+            shown = ", ".join(f"{k}={v:.3f}" for k, v in sorted(champ["metrics"].items()))
+            lines.append(f"  champion      {champ['name']} v{champ['version']} ({shown})")
+        else:
+            lines.append("  champion      none yet")
+        if data["drift_share"] is not None:
+            lines.append(f"  drift share   {data['drift_share']:.2f}{'  (severe)' if data['drift_severe'] else ''}")
+            lines.append(f"  drift report  {data['drift_report']}")
+        lines.append(f"  bento         {data['bento'] or 'not built'}")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""Names and DDL of the warehouse tables, in one place so every stage and the CLI agree.
+
+Per dataset schema `<dataset>`:
+  raw                   landing rows as text, exactly as read (plus _partition, _source_file, _source_line)
+  cleaned               typed, validated rows
+  features              model-ready rows (the feature transformer's output + target + key)
+  quarantine            rows that could not be kept: file, line, column, reason, the raw record
+  ingestion_contracts   per file: the dialect and columns that were read, and its content hash
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from mlops_assets.datasets.spec import ColumnSpec, DatasetSpec
+
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "category": "VARCHAR",
+    "integer": "BIGINT",
+    "float": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
+
+
+def q(identifier: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def table(spec: DatasetSpec, name: str) -> str:
+    return f"{q(spec.name)}.{q(name)}"
+
+
+def sql_type(column: ColumnSpec) -> str:
+    return SQL_TYPES[column.type]
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
+    """Create the dataset's schema and bookkeeping tables if missing (idempotent)."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(spec.name)}")
+    raw_cols = ", ".join(f"{q(c.name)} VARCHAR" for c in spec.columns)
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table(spec, 'raw')} ({raw_cols}, _partition VARCHAR, "
+        "_source_file VARCHAR, _source_line BIGINT, _ingested_at TIMESTAMP)"
+    )
+    typed_cols = ", ".join(f"{q(c.name)} {sql_type(c)}" for c in spec.columns)
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table(spec, 'cleaned')} ({typed_cols}, _partition VARCHAR, "
+        "_source_file VARCHAR, _source_line BIGINT, _ingested_at TIMESTAMP)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table(spec, 'quarantine')} (_partition VARCHAR, stage VARCHAR, "
+        "source_file VARCHAR, line BIGINT, column_name VARCHAR, reason VARCHAR, record VARCHAR, "
+        "quarantined_at TIMESTAMP)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table(spec, 'ingestion_contracts')} (_partition VARCHAR, "
+        "source_file VARCHAR, content_hash VARCHAR, size_bytes BIGINT, contract JSON, rows_read BIGINT, "
+        "ingested_at TIMESTAMP)"
+    )
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [spec.name, name],
+    ).fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,81 @@
+"""Test session: one temporary MLOPS_HOME for the whole run, and the platform materialized into it once.
+
+The environment is set before anything imports bentoml or mlflow, because both read their homes
+from the environment once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mlops-test-"))
+os.environ["MLOPS_HOME"] = str(_SESSION_HOME)
+os.environ["DAGSTER_HOME"] = str(_SESSION_HOME / "dagster")
+os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'mlflow' / 'mlflow.db'}"
+os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+(_SESSION_HOME / "dagster").mkdir(parents=True, exist_ok=True)
+
+# Small but real: enough rows for a fraud model to learn and for drift to show.
+DEMO_DAYS, DEMO_DRIFT_DAYS, DEMO_ROWS_PER_DAY = 4, 1, 4000
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def home():
+    from mlops_assets.home import MlopsHome
+
+    return MlopsHome(_SESSION_HOME).ensure()
+
+
+@pytest.fixture(scope="session")
+def specs():
+    from mlops_assets.datasets.spec import load_specs
+
+    return load_specs()
+
+
+@pytest.fixture(scope="session")
+def instance(home):
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+@pytest.fixture(scope="session")
+def defs(home, specs):
+    from mlops_assets.definitions import build_definitions
+
+    return build_definitions(home, specs)
+
+
+@pytest.fixture(scope="session")
+def platform(defs, instance, home, specs):
+    """The whole graph of both datasets, materialized once through the real jobs (the demo story)."""
+    from mlops_assets.runner import Runner, run_demo
+
+    runner = Runner(defs, instance, home)
+    run_demo(runner, specs, days=DEMO_DAYS, drift_days=DEMO_DRIFT_DAYS, rows_per_day=DEMO_ROWS_PER_DAY)
+    return runner
+
+
+@pytest.fixture()
+def warehouse(home):
+    from mlops_assets.resources import Warehouse
+
+    return Warehouse(path=str(home.warehouse))
+
+
+@pytest.fixture(scope="session")
+def tracking(home):
+    from mlops_assets.resources import MlflowTracking
+
+    return MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))

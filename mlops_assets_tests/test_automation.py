@@ -1,0 +1,95 @@
+"""Schedules and sensors exist, target the right assets, and the drift sensor fires exactly when it should."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets.automation import retrain_on_drift_sensor
+from mlops_assets.definitions import build_datasets
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _report_drift(instance, dataset: str, share: float) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=[dataset, "drift_report"], metadata={"drift_share": share})
+    )
+
+
+@pytest.fixture()
+def sensor_setup(specs):
+    datasets = build_datasets(specs)
+    return retrain_on_drift_sensor(datasets), datasets
+
+
+def test_severe_drift_requests_model_and_downstream_once(sensor_setup):
+    sensor, _ = sensor_setup
+    with dg.instance_for_test() as instance:
+        _report_drift(instance, "transactions", 0.71)
+        _report_drift(instance, "wine_quality", 0.05)
+        result = sensor(dg.build_sensor_context(instance=instance))
+        assert len(result.run_requests) == 1
+        request = result.run_requests[0]
+        assert set(request.asset_selection) == {
+            dg.AssetKey(["transactions", s]) for s in ("model", "drift_report", "bento")
+        }
+        assert request.tags["mlops/trigger"] == "drift"
+        # Same reports again: nothing new to judge, so nothing is requested twice.
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+        assert not again.run_requests
+        # A new severe report for wine triggers wine only.
+        _report_drift(instance, "wine_quality", 0.9)
+        third = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+        assert [r.tags["mlops/dataset"] for r in third.run_requests] == ["wine_quality"]
+
+
+def test_mild_drift_is_skipped_with_a_reason(sensor_setup):
+    sensor, _ = sensor_setup
+    with dg.instance_for_test() as instance:
+        _report_drift(instance, "transactions", 0.1)
+        result = sensor(dg.build_sensor_context(instance=instance))
+        assert not result.run_requests
+        assert "transactions: drift share 0.10 < 0.3" in result.skip_reason.skip_message
+
+
+def test_schedules_target_ingest_monitoring_and_retrain(defs):
+    schedules = {s.name: s for s in defs.schedules}
+    daily = schedules["transactions_daily_ingest"]
+    assert daily.cron_schedule == "0 1 * * *"
+    assert defs.resolve_job_def(daily.job_name).asset_layer.executable_asset_keys == {
+        dg.AssetKey(["transactions", s]) for s in ("raw", "cleaned", "features")
+    }
+    assert schedules["hourly_drift_monitoring"].cron_schedule == "0 * * * *"
+    assert schedules["weekly_retrain"].cron_schedule == "0 3 * * 1"
+    graph = defs.resolve_asset_graph()
+    hourly = schedules["hourly_drift_monitoring"].target.assets_selection.resolve(graph)
+    assert hourly == {dg.AssetKey([d, "drift_report"]) for d in ("transactions", "wine_quality")}
+    weekly = schedules["weekly_retrain"].target.assets_selection.resolve(graph)
+    assert dg.AssetKey(["wine_quality", "model"]) in weekly and dg.AssetKey(["transactions", "bento"]) in weekly
+
+
+def test_asset_graph_has_lineage_for_both_datasets(defs):
+    graph = defs.resolve_asset_graph()
+    for dataset in ("transactions", "wine_quality"):
+        key = lambda s: dg.AssetKey([dataset, s])  # noqa: E731
+        assert graph.get(key("cleaned")).parent_keys == {key("raw")}
+        assert graph.get(key("model")).parent_keys == {key("features")}
+        assert graph.get(key("drift_report")).parent_keys == {key("cleaned"), key("model")}
+        assert graph.get(key("bento")).parent_keys == {key("model")}
+
+
+def test_dagster_definitions_validate_passes(home):
+    env = {**os.environ}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
