@@ -19,11 +19,22 @@ def _default_mlops_home() -> Path:
     return repo / ".mlops" if (repo / "workspace.yaml").exists() else Path.cwd() / ".mlops"
 
 
-# The model store lives in MLOPS_HOME; bentoml resolves BENTOML_HOME lazily, on first store access.
+_HOME_FROM_USER = "BENTOML_HOME" in os.environ
+# The model store lives in MLOPS_HOME (workers inherit this environment).
 os.environ.setdefault("BENTOML_HOME", str(Path(os.environ.get("MLOPS_HOME") or _default_mlops_home()) / "bentoml"))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 
 import bentoml  # noqa: E402
+
+if not _HOME_FROM_USER:
+    # `bentoml serve` resolved its home (~/bentoml) before importing this file; point its stores at ours.
+    from bentoml._internal.bento import BentoStore
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.models import ModelStore
+
+    BentoMLContainer.bentoml_home.set(os.environ["BENTOML_HOME"])
+    BentoMLContainer.model_store.set(ModelStore(os.path.join(os.environ["BENTOML_HOME"], "models")))
+    BentoMLContainer.bento_store.set(BentoStore(os.path.join(os.environ["BENTOML_HOME"], "bentos")))
 import pandas as pd  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, create_model  # noqa: E402
 

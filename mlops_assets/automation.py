@@ -61,21 +61,22 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
         cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         requests, notes = [], []
         for key, dataset in by_key.items():
-            event = context.instance.get_latest_materialization_event(key)
-            if event is None or event.storage_id is None:
+            records = context.instance.fetch_materializations(key, limit=1, ascending=False).records
+            if not records:
                 continue
-            seen = cursor.get(dataset.spec.name, -1)
-            if event.storage_id <= seen:
+            record = records[0]
+            if record.storage_id <= cursor.get(dataset.spec.name, -1):
                 continue
-            cursor[dataset.spec.name] = event.storage_id
-            metadata = event.asset_materialization.metadata if event.asset_materialization else {}
+            cursor[dataset.spec.name] = record.storage_id
+            materialization = record.asset_materialization
+            metadata = materialization.metadata if materialization else {}
             share_value = metadata.get("drift_share")
             share = float(share_value.value) if share_value is not None else 0.0
             threshold = dataset.spec.drift.threshold
             if share >= threshold:
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"{dataset.spec.name}:drift:{event.storage_id}",
+                        run_key=f"{dataset.spec.name}:drift:{record.storage_id}",
                         asset_selection=[dataset.key(s) for s in RETRAIN_STAGES],
                         tags={"mlops/trigger": "drift", "mlops/dataset": dataset.spec.name, "mlops/drift_share": f"{share:.3f}"},
                     )

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mlops_assets.ingest.dialect import normalize_column_name, sniff_csv
-from mlops_assets.ingest.loader import load_csv, transcode_to_utf8
+from mlops_assets.ingest.loader import MAX_LINE_BYTES, load_csv, transcode_to_utf8
 from mlops_assets_tests.csv_corpus import CASES, Case, build_corpus
 
 WINE_DIR = Path(__file__).resolve().parents[2] / "shared/datasets/wine-quality"
@@ -150,6 +150,17 @@ def test_source_line_is_file_order_across_a_parallel_scan_with_rejects(tmp_path,
     assert result.rows_loaded == 200_000 - len(bad)
     mismatched = con.execute("SELECT count(*) FROM lines WHERE _source_line <> CAST(line AS BIGINT)").fetchall()
     assert mismatched == [(0,)]
+
+
+def test_a_record_over_the_size_limit_is_rejected_not_fatal(tmp_path, con):
+    path = tmp_path / "monster.csv"
+    path.write_bytes(b"id,blob\n1,a\n2,\"" + b"x" * (MAX_LINE_BYTES + 1024) + b"\"\n3,c\n")
+    result = load_csv(con, path, sniff_csv(path), "monster")
+    assert result.rows_loaded == 2
+    (reject,) = result.rejects
+    assert reject.line == 3 and "larger than the 16 MiB limit" in reject.reason
+    assert len(reject.raw) < 5000  # the kept raw text is truncated
+    assert con.execute("SELECT id, _source_line FROM monster ORDER BY 2").fetchall() == [("1", 2), ("3", 4)]
 
 
 def _write_big_utf16(path: Path, rows: int) -> None:

@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1"}
 """Dialect encodings DuckDB 2.0 reads itself (it skips a UTF-8 BOM); all others are transcoded."""
 
-MAX_LINE_BYTES = 64 << 20  # one record may be this large (DuckDB's default is 2 MB)
+MAX_LINE_BYTES = 16 << 20
+"""Largest record DuckDB will read (its default is 2 MB); a bigger one becomes a reject."""
+READ_BUFFER_BYTES = 32 << 20
+"""DuckDB derives its read buffer from max_line_size (x16, capped at the file size); set it explicitly
+so a large max_line_size cannot turn into a buffer the size of the file."""
 TRANSCODE_CHUNK_BYTES = 1 << 20
 RAW_REJECT_CHARS = 4096  # the raw text kept per reject
 RESERVED_COLUMNS = ("_source_line", "_source_file")
@@ -205,6 +209,7 @@ def _read_into_table(
         # strict_mode is left at its default on purpose: DuckDB 2.0 with an explicit
         # strict_mode=true and new_line='\r\n' silently returns zero rows.
         "max_line_size": str(MAX_LINE_BYTES),
+        "buffer_size": str(READ_BUFFER_BYTES),
         "store_rejects": "true",
         "rejects_table": _lit(rejects_table),
         "rejects_scan": _lit(rejects_scan),
@@ -336,6 +341,8 @@ def _reason(error_type: str | None, message: str | None, encoding: str) -> str:
         return f"too many fields: expected {counts[1]}, found {counts[2]}"
     if error_type == "INVALID ENCODING":
         return f"undecodable bytes: not valid {encoding} text"
+    if error_type == "LINE SIZE OVER MAXIMUM":
+        return f"record larger than the {MAX_LINE_BYTES >> 20} MiB limit: {message}"
     if error_type == "UNQUOTED VALUE":
         return f"bad quoting (a quote never closed, or text after a closing quote): {message}"
     return f"{(error_type or 'error').lower()}: {message}"
