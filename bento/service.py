@@ -90,6 +90,7 @@ class Prediction(BaseModel):
     task: str
     predictions: list[Any]
     probabilities: list[float] | None = None
+    threshold: float | None = None
     ids: list[Any] | None = None
 
 
@@ -106,6 +107,7 @@ class Predictor:
         self.model_version = info.labels["mlflow_version"]
         self.task = info.metadata["task"]
         self.key = info.metadata.get("key") or None
+        self.threshold = float(info.metadata.get("decision_threshold", 0.5))
 
     @bentoml.api
     def predict(self, records: Annotated[list[Record], Field(min_length=1, max_length=MAX_RECORDS)]) -> Prediction:  # type: ignore[valid-type]
@@ -114,7 +116,7 @@ class Predictor:
         probabilities = None
         if self.task == "classification":
             probabilities = self.pipeline.predict_proba(frame)[:, 1].round(6).tolist()
-            predictions = [p >= 0.5 for p in probabilities]
+            predictions = [p >= self.threshold for p in probabilities]
         else:
             predictions = [float(v) for v in self.pipeline.predict(frame)]
         return Prediction(
@@ -123,5 +125,6 @@ class Predictor:
             task=self.task,
             predictions=predictions,
             probabilities=probabilities,
+            threshold=self.threshold if self.task == "classification" else None,
             ids=[r.get(self.key) for r in rows] if self.key else None,
         )

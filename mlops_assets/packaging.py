@@ -59,7 +59,7 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def import_champion(bentoml, spec: DatasetSpec, model_version, load_pipeline) -> tuple[str, bool]:
+def import_champion(bentoml, spec: DatasetSpec, model_version, load_pipeline, threshold: float | None = None) -> tuple[str, bool]:
     """Save the champion pipeline to the model store once per MLflow version; returns (tag, reused)."""
     try:
         stored = bentoml.models.list(spec.bento_model_name)
@@ -83,6 +83,7 @@ def import_champion(bentoml, spec: DatasetSpec, model_version, load_pipeline) ->
             "target": spec.target,
             "key": spec.key or "",
             "input_schema": json.dumps(input_schema(spec)),
+            "decision_threshold": 0.5 if threshold is None else float(threshold),
         },
     )
     return str(saved.tag), False

@@ -305,7 +305,8 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
             tracking.setup()
             return mlflow.sklearn.load_model(f"models:/{spec.registered_model_name}/{version.version}")
 
-        model_tag, reused = import_champion(bentoml, spec, version, load_pipeline)
+        threshold = tracking.client().get_run(version.run_id).data.metrics.get("decision_threshold")
+        model_tag, reused = import_champion(bentoml, spec, version, load_pipeline, threshold)
         bento_tag, bento_path = build_bento(bentoml, spec)
         context.log.info(f"{name}: bento {bento_tag} serves {model_tag} (MLflow version {version.version})")
         return dg.MaterializeResult(

@@ -164,8 +164,8 @@ def sniff_csv(
     truncated = size > len(raw)
 
     encoding, text = _decode_sample(path, raw, truncated)
-    text, cut = _complete_lines(text, truncated)
-    if cut is None:
+    text = _complete_lines(text, truncated)
+    if text is None:
         raise UnreadableFile(
             path,
             f"the first line is longer than the {len(raw)}-byte sample; this is not line-oriented "
@@ -174,7 +174,7 @@ def sniff_csv(
     warnings: list[str] = []
     expected_norm = [normalize_column_name(c) for c in expected_columns] if expected_columns else None
 
-    choice = _choose_dialect(text, truncated, expected_norm)
+    choice = _choose_dialect(text, expected_norm)
     delimiter, quotechar, escapechar = choice.delimiter, choice.quotechar, choice.escapechar
     records, parse_errors = _parse_all(text, delimiter, quotechar, escapechar)
     if parse_errors:
@@ -288,17 +288,17 @@ def _decodes(raw: bytes, encoding: str, truncated: bool) -> bool:
     return True
 
 
-def _complete_lines(text: str, truncated: bool) -> tuple[str, int | None]:
+def _complete_lines(text: str, truncated: bool) -> str | None:
     """Drop the partial last line of a truncated sample; None when not even one line is complete."""
     if not truncated:
-        return text, len(text)
+        return text
     # Prefer LF so a CRLF pair split by the sample end does not look like a lone CR.
     end = text.rfind("\n")
     if end < 0:
         end = text.rfind("\r")
     if end < 0:
-        return text, None
-    return text[: end + 1], end + 1
+        return None
+    return text[: end + 1]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -362,8 +362,12 @@ def _quote_options(text: str) -> list[tuple[str | None, str | None]]:
     return options
 
 
-def _choose_dialect(text: str, truncated: bool, expected_norm: list[str] | None) -> _Choice:
-    """Pick delimiter/quote/escape by quote-aware field-count consistency, csv.Sniffer breaking ties."""
+def _choose_dialect(text: str, expected_norm: list[str] | None) -> _Choice:
+    """Pick delimiter/quote/escape by quote-aware field-count consistency, csv.Sniffer breaking ties.
+
+    For each delimiter the quoting that explains the sample best is kept (fewest malformed records,
+    ragged records and fields still wrapped in quotes); delimiters then compete on consistency.
+    """
     scoring = text
     if len(text) > _SCORING_CHARS:
         end = max(text.rfind("\n", 0, _SCORING_CHARS), text.rfind("\r", 0, _SCORING_CHARS))
@@ -374,34 +378,64 @@ def _choose_dialect(text: str, truncated: bool, expected_norm: list[str] | None)
     best_key = None
     best: _Choice | None = None
     for d_rank, delimiter in enumerate(DELIMITERS):
-        for q_rank, (quotechar, escapechar) in enumerate(quote_options):
-            rows, errors = _parse_all(scoring, delimiter, quotechar, escapechar, limit=_SCORING_RECORDS)
-            if not rows:
-                continue
-            counts = [len(r) for r in rows]
-            width = _mode(counts)
-            share = counts.count(width) / len(counts)
-            header_matches = bool(
-                expected_norm and set(expected_norm) <= {normalize_column_name(f) for f in rows[0]}
-            )
-            key = (
-                header_matches,
-                errors == 0,
-                width > 1,
-                counts[0] in (width, width - 1),  # first row agrees (a header may lack a trailing delimiter)
-                round(share, 2),
-                delimiter == sniffed,
-                -q_rank,
-                -d_rank,
-            )
-            if best_key is None or key > best_key:
-                best_key, best = key, _Choice(delimiter, quotechar, escapechar)
-    assert best is not None  # text is non-empty, so at least one candidate parsed
+        fits = [
+            (_quoting_fit(scoring, delimiter, quotechar, escapechar), q_rank, quotechar, escapechar)
+            for q_rank, (quotechar, escapechar) in enumerate(quote_options)
+        ]
+        fits = [f for f in fits if f[0] is not None]
+        if not fits:
+            continue
+        fit, _, quotechar, escapechar = min(fits, key=lambda f: (f[0].bad, f[1]))
+        header_matches = bool(expected_norm and set(expected_norm) <= fit.first_row_names)
+        key = (
+            header_matches,
+            fit.width > 1,
+            fit.first_row_agrees,
+            round(fit.share, 2),
+            delimiter == sniffed,
+            -d_rank,
+        )
+        if best_key is None or key > best_key:
+            best_key, best = key, _Choice(delimiter, quotechar, escapechar)
+    if best is None or best_key is None:
+        return _Choice(",", '"', None)
     if sniffed is not None and sniffed != best.delimiter:
         log.debug("csv.Sniffer suggested %r, consistency chose %r", sniffed, best.delimiter)
-    if best_key is not None and not best_key[2]:
+    if not best_key[1]:
         return _Choice(",", best.quotechar, best.escapechar)  # one column: no delimiter to speak of
     return best
+
+
+@dataclass(frozen=True)
+class _Fit:
+    width: int  # the most common field count
+    share: float  # records with that count, malformed records counting against it
+    bad: int  # malformed + ragged records + fields still wrapped in quote characters
+    first_row_agrees: bool
+    first_row_names: frozenset[str]
+
+
+def _quoting_fit(text: str, delimiter: str, quotechar: str | None, escapechar: str | None) -> _Fit | None:
+    rows, errors = _parse_all(text, delimiter, quotechar, escapechar, limit=_SCORING_RECORDS)
+    if not rows:
+        return None
+    counts = [len(r) for r in rows]
+    width = _mode(counts)
+    consistent = counts.count(width)
+    still_quoted = sum(
+        1
+        for row in rows
+        for f in row
+        if len(f) >= 2 and f[0] == f[-1] and f[0] in "\"'" and f[0] != quotechar
+    )
+    return _Fit(
+        width=width,
+        share=consistent / (len(rows) + errors),
+        bad=errors + (len(rows) - consistent) + still_quoted,
+        # a header may lack the trailing delimiter every data line has
+        first_row_agrees=counts[0] in (width, width - 1),
+        first_row_names=frozenset(normalize_column_name(f) for f in rows[0]),
+    )
 
 
 def _csv_sniffer_delimiter(text: str) -> str | None:

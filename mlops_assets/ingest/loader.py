@@ -95,25 +95,27 @@ def load_csv(
                     newline = "\n"
             return _read_into_table(con, source, path.name, dialect, names, target, encoding, newline)
 
-        try:
-            loaded, rejects = attempt(normalize)
-        except duckdb.InvalidInputException as exc:
-            if normalize:
-                raise _unreadable(path, exc) from exc
-            # Line endings that change after the sample put DuckDB's parser in an invalid state.
-            log.warning("%s: DuckDB could not parse with newline %r (%s); retrying with line endings normalized",
-                        path.name, dialect.newline, _first_line(exc))
+        outcome: tuple[int, list[Reject]] | None = None
+        if not normalize:
+            try:
+                outcome = attempt(False)
+            except duckdb.InvalidInputException as exc:
+                # Line endings that change after the sample put DuckDB's parser in an invalid state.
+                log.warning("%s: DuckDB could not parse with newline %r (%s); retrying with line endings "
+                            "normalized", path.name, dialect.newline, _first_line(exc))
+            else:
+                if _records(outcome) < dialect.sample_rows:
+                    # DuckDB can return nothing, silently, when the newline option does not fit the file.
+                    log.warning("%s: read %d records but the sample alone has %d; retrying with line endings "
+                                "normalized", path.name, _records(outcome), dialect.sample_rows)
+                    outcome = None
+        if outcome is None:
             normalize = True
             try:
-                loaded, rejects = attempt(True)
-            except duckdb.InvalidInputException as again:
-                raise _unreadable(path, again) from again
-        if loaded + len(rejects) < dialect.sample_rows and not normalize:
-            # DuckDB can return nothing, silently, when the newline option does not fit the file.
-            log.warning("%s: read %d records but the sample alone has %d; retrying with line endings normalized",
-                        path.name, loaded + len(rejects), dialect.sample_rows)
-            normalize = True
-            loaded, rejects = attempt(True)
+                outcome = attempt(True)
+            except duckdb.InvalidInputException as exc:
+                raise _unreadable(path, exc) from exc
+        loaded, rejects = outcome
         if loaded + len(rejects) == 0:
             raise UnreadableFile(
                 path,
@@ -135,6 +137,11 @@ def load_csv(
     log.info("%s -> %s: %d read, %d loaded, %d rejected in %.2fs%s", path.name, table, result.rows_read,
              result.rows_loaded, len(rejects), result.seconds, " (line endings normalized)" if normalize else "")
     return result
+
+
+def _records(outcome: tuple[int, list[Reject]]) -> int:
+    loaded, rejects = outcome
+    return loaded + len(rejects)
 
 
 def transcode_to_utf8(
@@ -259,17 +266,23 @@ def _read_into_table(
 def _shift_lines_past_rejects(con: duckdb.DuckDBPyConnection, target: str, reject_lines: list[int], header_lines: int) -> None:
     """Turn loaded-row ordinals into record ordinals: the k-th loaded record is record k + (rejects before it).
 
-    With rejected record ordinals e_1 < e_2 < ..., the k-th surviving record is k + #{i : e_i - i < k}.
+    With rejected record ordinals e_1 < e_2 < ..., the k-th surviving record is k + #{i : e_i - i < k};
+    the thresholds e_i - i never decrease, so an ASOF join finds the count for every row in one pass.
     """
-    ordinals = [line - header_lines for line in reject_lines]
-    thresholds = [e - i for i, e in enumerate(ordinals, start=1)]
+    count_below: dict[int, int] = {}
+    for i, ordinal in enumerate((line - header_lines for line in reject_lines), start=1):
+        count_below[ordinal - i] = i  # equal thresholds: keep the largest count
     name = f"_ingest_thresholds_{uuid.uuid4().hex[:12]}"
-    con.execute(f"CREATE TEMP TABLE {name} AS SELECT unnest(?::BIGINT[]) AS t", [thresholds]).fetchall()
+    con.execute(
+        f"CREATE TEMP TABLE {name} AS SELECT unnest(?::BIGINT[]) AS t, unnest(?::BIGINT[]) AS n",
+        [list(count_below), list(count_below.values())],
+    ).fetchall()
     try:
         con.execute(
-            f"UPDATE {target} SET _source_line = _source_line + "
-            f"(SELECT count(*) FROM {name} WHERE {name}.t < {target}._source_line - {header_lines}) "
-            f"WHERE _source_line - {header_lines} > {thresholds[0]}"
+            f"UPDATE {target} SET _source_line = {target}._source_line + shift.n "
+            f"FROM (SELECT loaded._source_line AS k, {name}.n FROM {target} AS loaded "
+            f"ASOF JOIN {name} ON loaded._source_line - {header_lines} > {name}.t) AS shift "
+            f"WHERE {target}._source_line = shift.k"
         ).fetchall()
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}").fetchall()
