@@ -6,6 +6,7 @@ import json
 import dagster as dg
 
 from mlops_assets.datasets.factory import DatasetDefinitions
+from mlops_assets.resources import HomeResource
 
 RETRAIN_STAGES = ("model", "drift_report", "bento")
 
@@ -88,3 +89,71 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
 
     return retrain_on_drift
+
+
+SETTLE_SECONDS = 2.0
+
+
+def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
+    """Every CSV dropped in `$MLOPS_HOME/landing/<dataset>/` becomes a partition and is ingested.
+
+    The cursor remembers each file's size, mtime and content hash: an identical file dropped again
+    is a no-op, a changed file under the same name is ingested as a new version (run key = name +
+    hash). Files still being written (modified in the last seconds) wait for the next tick.
+    """
+    spec = dataset.spec
+    partitions = dataset.partitions_def
+
+    @dg.sensor(
+        name=f"{spec.name}_landing_sensor",
+        job=dataset.ingest_job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Register and ingest CSV files dropped in landing/{spec.name}/.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, home: HomeResource) -> dg.SensorResult:
+        import time
+
+        from mlops_assets.ingest.landing import file_digest
+
+        cursor: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
+        landing = home.landing(spec.name)
+        now = time.time()
+        new_keys, requests, waiting = [], [], []
+        for path in sorted(landing.iterdir()):
+            if not path.is_file() or path.name.startswith(".") or path.suffix.lower() != ".csv":
+                continue
+            stat = path.stat()
+            if now - stat.st_mtime < SETTLE_SECONDS:
+                waiting.append(path.name)
+                continue
+            seen = cursor.get(path.name)
+            if seen and seen["size"] == stat.st_size and seen["mtime_ns"] == stat.st_mtime_ns:
+                continue
+            digest = file_digest(path)
+            cursor[path.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": digest}
+            if seen and seen["hash"] == digest:
+                continue  # touched or re-dropped with identical content
+            if not context.instance.has_dynamic_partition(partitions.name, path.name) and path.name not in new_keys:
+                new_keys.append(path.name)
+            requests.append(
+                dg.RunRequest(
+                    partition_key=path.name,
+                    run_key=f"{path.name}:{digest}",
+                    tags={"mlops/content_hash": digest, "mlops/change": "changed" if seen else "new"},
+                )
+            )
+        return dg.SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[partitions.build_add_request(new_keys)] if new_keys else [],
+            cursor=json.dumps(cursor),
+            skip_reason=None if requests else dg.SkipReason(
+                f"no new or changed files in {landing}" + (f" (still being written: {waiting})" if waiting else "")
+            ),
+        )
+
+    return _sensor
+
+
+def landing_sensors(datasets: list[DatasetDefinitions]) -> list[dg.SensorDefinition]:
+    return [landing_sensor(d) for d in datasets if d.spec.source.kind == "file_drop"]

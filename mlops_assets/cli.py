@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import sys
+from pathlib import Path
 
 from mlops_assets.home import MlopsHome
 
@@ -90,6 +91,26 @@ def cmd_status(args: argparse.Namespace, home: MlopsHome) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace, home: MlopsHome) -> int:
+    from mlops_assets.definitions import build_definitions
+    from mlops_assets.ingest_command import IngestRefused, format_summary, ingest
+    from mlops_assets.runner import Runner
+
+    specs = _specs()
+    spec = specs.get(args.dataset)
+    if spec is None:
+        raise UsageError(f"unknown dataset {args.dataset!r}; known: {sorted(specs)}")
+    runner = Runner(build_definitions(home, specs), _instance(), home, log_level="CRITICAL")
+    try:
+        summary = ingest(runner, spec, Path(args.path), args.partition)
+    except IngestRefused as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "dataset": spec.name, "file": args.path, "error": str(exc)}))
+        raise UsageError(str(exc)) from None
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    return 0 if summary["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops-assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--drift-days", type=_positive, default=2)
     demo.add_argument("--rows-per-day", type=_positive, default=5000)
     demo.set_defaults(func=cmd_demo)
+
+    ing = sub.add_parser("ingest", help="land one CSV file and materialize it through cleaned now")
+    ing.add_argument("dataset")
+    ing.add_argument("path")
+    ing.add_argument("--partition", default=None, help="partition key (default: the file name, or its date)")
+    ing.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    ing.set_defaults(func=cmd_ingest)
 
     status = sub.add_parser("status", help="latest materializations, champion, drift, Bento, example request")
     status.add_argument("--json", action="store_true")

@@ -13,6 +13,7 @@ import dagster as dg
 from mlops_assets.automation import (
     daily_ingest_schedules,
     hourly_monitoring_schedule,
+    landing_sensors,
     retrain_on_drift_sensor,
     weekly_retrain_schedule,
 )
@@ -56,7 +57,7 @@ def build_definitions(home: MlopsHome | None = None, specs: dict[str, DatasetSpe
             hourly_monitoring_schedule(datasets),
             weekly_retrain_schedule(datasets),
         ],
-        sensors=[retrain_on_drift_sensor(datasets)],
+        sensors=[retrain_on_drift_sensor(datasets), *landing_sensors(datasets)],
         resources=resources_for(os.environ.get("MLOPS_PROFILE", "local"), home),
     )
 

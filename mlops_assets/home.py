@@ -78,7 +78,9 @@ class MlopsHome:
         instance_config = self.dagster_home / "dagster.yaml"
         if not instance_config.exists():
             # Defaults (SQLite storage in this folder), written out so Dagster does not warn about them.
-            instance_config.write_text("# Dagster instance for mlops_assets: SQLite storage in this folder.\n")
+            instance_config.write_text(
+                "# Dagster instance for mlops_assets: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n"
+            )
         return self
 
     def export_env(self) -> None:

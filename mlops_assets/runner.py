@@ -33,25 +33,28 @@ class Runner:
     home: MlopsHome
     log_level: str = "WARNING"
 
-    def run(self, job_name: str, partition_key: str | None = None, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+    def execute(
+        self, job_name: str, partition_key: str | None = None, *, asset_selection: list[dg.AssetKey] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        """Run a job (or part of it) and return the result, failed or not."""
         job = self.defs.resolve_job_def(job_name)
-        result = job.execute_in_process(
+        return job.execute_in_process(
             instance=self.instance,
             partition_key=partition_key,
+            asset_selection=asset_selection,
             raise_on_error=False,
             tags=tags or {},
             run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
         )
-        problems = [_failure_reason(e) for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        failed_checks = [
-            f"{e.asset_check_evaluation_data.asset_check_key.to_user_string()}: "
-            f"{e.asset_check_evaluation_data.description or 'failed'}"
-            for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
-        ]
-        if not result.success or failed_checks:
+
+    def run(self, job_name: str, partition_key: str | None = None, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+        """Run a job; raise JobFailed naming every failed step and failed check."""
+        result = self.execute(job_name, partition_key, tags=tags)
+        problems = failures(result)
+        if problems:
             where = f"{job_name}" + (f" [{partition_key}]" if partition_key else "")
-            raise JobFailed(f"{where} failed: " + " | ".join(problems + failed_checks))
+            raise JobFailed(f"{where} failed: " + " | ".join(problems))
         return result
 
     def register_partition(self, spec: DatasetSpec, partition_key: str) -> None:
@@ -62,6 +65,22 @@ class Runner:
     def ingest(self, spec: DatasetSpec, partition_key: str) -> None:
         self.register_partition(spec, partition_key)
         self.run(f"{spec.name}_ingest", partition_key)
+
+
+def failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Why a run did not fully succeed: failed steps (user-facing reasons) and failed checks."""
+    problems = [
+        reason for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+        # a blocking check's failure is reported below, with its description
+        if "DagsterAssetCheckFailedError" not in (reason := _failure_reason(e))
+    ]
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
+            data = event.asset_check_evaluation_data
+            problems.append(f"check {data.asset_check_key.to_user_string()} failed: {data.description or 'see the Dagster UI'}")
+    if not result.success and not problems:
+        problems.append("the run failed; see the Dagster UI")
+    return problems
 
 
 def _failure_reason(event: dg.DagsterEvent) -> str:

@@ -6,6 +6,7 @@ Per dataset schema `<dataset>`:
   features              model-ready rows (the feature transformer's output + target + key)
   quarantine            rows that could not be kept: file, line, column, reason, the raw record
   ingestion_contracts   per file: the dialect and columns that were read, and its content hash
+  file_versions         every distinct content ever ingested under a partition (file name), with its archived copy
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
         f"CREATE TABLE IF NOT EXISTS {table(spec, 'ingestion_contracts')} (_partition VARCHAR, "
         "source_file VARCHAR, content_hash VARCHAR, size_bytes BIGINT, contract JSON, rows_read BIGINT, "
         "ingested_at TIMESTAMP)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table(spec, 'file_versions')} (_partition VARCHAR, content_hash VARCHAR, "
+        "size_bytes BIGINT, first_ingested_at TIMESTAMP, archived_copy VARCHAR)"
     )
 
 

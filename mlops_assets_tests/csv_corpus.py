@@ -247,6 +247,27 @@ CASES: tuple[Case, ...] = (
         cells=((2, "name", "Smith, J"),),
     ),
     Case(
+        "one_malformed_quoted_row",  # one bad row must not switch quoting off for all the others
+        b'id,name\n1,"alice"\n2,"bob"\n3,"carol" x\n4,"dave"\n5,"erin"\n',
+        delimiter=",",
+        columns=("id", "name"),
+        warning="malformed record",
+        rows_loaded=4,
+        reject_lines=(4,),
+        reject_columns=("name",),
+        reject_reason="bad quoting",
+        cells=((2, "name", "alice"), (6, "name", "erin")),
+    ),
+    Case(
+        "single_quotes_no_delimiters_inside",
+        b"id;name\n1;'alice'\n2;'bob'\n3;'o''hara'\n",
+        delimiter=";",
+        quotechar="'",
+        columns=("id", "name"),
+        rows_loaded=3,
+        cells=((2, "name", "alice"), (4, "name", "o'hara")),
+    ),
+    Case(
         "unterminated_quote",
         b'a,b\n1,2\n3,"oops\n4,5\n',
         delimiter=",",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import tracemalloc
 from pathlib import Path
 
@@ -119,10 +120,30 @@ def test_wine_with_spec_names_into_a_quoted_schema_table(wine_dir, tmp_path):
         assert result.rows_loaded == 1599
         assert [c for c, _ in _schema(db, '"wine red"."_staging_raw"')][:12] == names
         assert db.execute('SELECT count(*) FROM "wine red"."_staging_raw"').fetchall() == [(1599,)]
-        first = db.execute('SELECT fixed_acidity, ph, quality FROM "wine red"."_staging_raw" WHERE _source_line = 2').fetchall()
+        first = db.execute(
+            'SELECT fixed_acidity, ph, quality FROM "wine red"."_staging_raw" WHERE _source_line = 2'
+        ).fetchall()
         assert first == [("7.4", "3.51", "5")]
         leftovers = db.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_ingest_%'").fetchall()
         assert leftovers == []  # the rejects bookkeeping tables are dropped
+
+
+def test_rejects_into_a_quoted_schema_table(corpus, con):
+    con.execute('CREATE SCHEMA "odd schema"').fetchall()
+    path = corpus["ragged"]
+    result = load_csv(con, path, sniff_csv(path), '"odd schema"."raw ""x"""', columns=["A", "B", "C"])
+    assert [r.line for r in result.rejects] == [3, 4] and [r.column for r in result.rejects] == ["C", None]
+    rows = con.execute('SELECT "A", _source_line FROM "odd schema"."raw ""x""" ORDER BY 2').fetchall()
+    assert rows == [("1", 2), ("10", 5), ("13", 6)]
+
+
+def test_a_newline_that_does_not_fit_is_caught_not_loaded_as_nothing(corpus, con, caplog):
+    """DuckDB returns zero rows, silently, when new_line does not match the file; the loader notices."""
+    path = corpus["comma"]
+    wrong = dataclasses.replace(sniff_csv(path), newline="\r\n")
+    result = load_csv(con, path, wrong, "t")
+    assert (result.rows_read, result.rows_loaded, result.rejects) == (3, 3, [])
+    assert "retrying with line endings normalized" in caplog.text
 
 
 def test_columns_must_fit_the_file(corpus, con):
@@ -211,5 +232,7 @@ def test_transcoding_normalizes_mixed_newlines_across_chunk_edges(tmp_path):
     source = tmp_path / "mixed.csv"
     source.write_bytes(b"a,b\r\n" + b"1,2\r\n" * 7 + b"3,4\n5,6\r7,8\r\n")
     for chunk in (1, 2, 3, 5, 64):  # CR and LF of one CRLF land in different chunks
-        target = transcode_to_utf8(source, "utf-8", tmp_path / f"out{chunk}.csv", normalize_newlines=True, chunk_bytes=chunk)
+        target = transcode_to_utf8(
+            source, "utf-8", tmp_path / f"out{chunk}.csv", normalize_newlines=True, chunk_bytes=chunk
+        )
         assert target.read_bytes() == b"a,b\n" + b"1,2\n" * 7 + b"3,4\n5,6\n7,8\n"

@@ -17,7 +17,8 @@ from mlops_assets.cleaning import clean_partition, pandera_schema, validate_with
 from mlops_assets.datasets.spec import SHIPPED_DATA_DIR, DatasetSpec
 from mlops_assets.features import build_features_partition
 from mlops_assets.ingest.dialect import UnreadableFile
-from mlops_assets.ingest.landing import ingest_file
+from mlops_assets.ingest.contract import contract_differences, established_contract
+from mlops_assets.ingest.landing import first_contract, ingest_file
 from mlops_assets.resources import BentoStore, HomeResource, MlflowTracking, Warehouse
 from mlops_assets.warehouse_tables import table
 
@@ -83,6 +84,13 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
         kinds={"csv", "duckdb"},
         description=f"Landing CSV of {name}, read with its sniffed dialect into `{name}.raw` (text, as read).",
         metadata={"dagster/table_name": f"warehouse.{name}.raw"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "matches_established_contract", asset=key("raw"), blocking=True,
+                description="the file's delimiter, encoding, header, columns and column types match the dataset's "
+                "established contract (pinned in the spec, else learned from its first file)",
+            )
+        ],
     )
     def raw(context: dg.AssetExecutionContext, home: HomeResource, warehouse: Warehouse) -> dg.MaterializeResult:
         partition = context.partition_key
@@ -97,12 +105,20 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
                 description=f"{name}/raw: no landing file for partition {partition!r}: expected {path}. Drop the CSV there.",
                 allow_retries=False,
             )
+        archive = home.home.root / "archive" / name if spec.source.kind == "file_drop" else None
         try:
             with warehouse.connect() as con:
-                ingest = ingest_file(con, spec, path, partition)
+                ingest = ingest_file(con, spec, path, partition, archive_dir=archive)
+                first = first_contract(con, spec, exclude_partition=partition)
         except UnreadableFile as exc:
             raise dg.Failure(description=str(exc), metadata={"file": dg.MetadataValue.path(str(path))}, allow_retries=False) from None
         contract = ingest.dialect.to_metadata()
+        established = established_contract(first[1] if first else None, spec.contract)
+        differences = contract_differences(contract, established) if established else []
+        against = first[0] if first else "the spec's pinned contract"
+        if ingest.version > 1 and ingest.previous_hash:
+            context.log.warning(f"{path.name}: content changed since the last ingest; version {ingest.version} replaces "
+                                f"{ingest.previous_hash[:19]} (earlier versions kept in {archive})")
         return dg.MaterializeResult(
             metadata={
                 "file": dg.MetadataValue.path(str(path)),
@@ -117,8 +133,21 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
                 "ingestion_contract": dg.MetadataValue.json(contract),
                 "seconds": round(ingest.seconds, 3),
                 "dagster/row_count": ingest.rows_loaded,
+                "file_version": ingest.version,
+                "previous_hash": ingest.previous_hash or "",
+                **({"archived_copy": dg.MetadataValue.path(str(ingest.archived_copy))} if ingest.archived_copy else {}),
+                **({"ignored_columns": dg.MetadataValue.json(ingest.ignored_columns)} if ingest.ignored_columns else {}),
             },
             data_version=dg.DataVersion(ingest.content_hash),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="matches_established_contract",
+                    passed=not differences,
+                    metadata={"established_by": against, "differences": dg.MetadataValue.json(differences)},
+                    description=f"{path.name} differs from the contract established by {against}: " + "; ".join(differences)
+                    if differences else None,
+                )
+            ],
         )
 
     @dg.asset(

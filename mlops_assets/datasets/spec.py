@@ -94,6 +94,14 @@ class QualitySpec(_Strict):
     max_quarantine_share: float = Field(0.05, ge=0, le=1)
 
 
+class ContractSpec(_Strict):
+    """Pinned parts of the ingestion contract; what is not pinned is learned from the first file."""
+
+    delimiter: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+
+
 class DatasetSpec(_Strict):
     name: str
     description: str = ""
@@ -107,6 +115,7 @@ class DatasetSpec(_Strict):
     training: TrainingSpec
     drift: DriftSpec = DriftSpec()
     quality: QualitySpec = QualitySpec()
+    contract: ContractSpec | None = None
     spec_path: str | None = None
 
     @model_validator(mode="after")

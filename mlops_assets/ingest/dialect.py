@@ -178,7 +178,9 @@ def sniff_csv(
     delimiter, quotechar, escapechar = choice.delimiter, choice.quotechar, choice.escapechar
     records, parse_errors = _parse_all(text, delimiter, quotechar, escapechar)
     if parse_errors:
-        warnings.append(f"{parse_errors} malformed record(s) in the sample (bad quoting); they will be rejected at load")
+        warnings.append(
+            f"{parse_errors} malformed record(s) in the sample (bad quoting); they will be rejected at load"
+        )
     if not records:
         raise UnreadableFile(path, "no CSV records in the sample; check that this is a CSV export")
 
@@ -268,7 +270,9 @@ def _decode_sample(path: Path, raw: bytes, truncated: bool) -> tuple[str, str]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     text = decoder.decode(raw, final=not truncated)
     if not text.strip():
-        raise UnreadableFile(path, "file has no content (only a byte-order mark or whitespace); check the upstream export")
+        raise UnreadableFile(
+            path, "file has no content (only a byte-order mark or whitespace); check the upstream export"
+        )
     controls = len(text) - len(text.translate(_DELETE_CONTROLS))
     if controls / len(text) > _BINARY_CONTROL_SHARE:
         raise UnreadableFile(
@@ -628,7 +632,9 @@ def _column_kinds(rows: list[list[str]], width: int, integer: re.Pattern, real: 
     return kinds
 
 
-def _infer_types(columns: tuple[str, ...], rows: list[list[str]], decimal: str, thousands: str | None) -> dict[str, str]:
+def _infer_types(
+    columns: tuple[str, ...], rows: list[list[str]], decimal: str, thousands: str | None
+) -> dict[str, str]:
     integer, real = _value_patterns(decimal, thousands)
     kinds = _column_kinds(rows, len(columns), integer, real)
     return {name: _column_type(k) for name, k in zip(columns, kinds)}

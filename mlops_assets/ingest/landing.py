@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class RawIngest:
     rows_rejected: int
     seconds: float
     ignored_columns: list[str] = field(default_factory=list)
+    version: int = 1
+    previous_hash: str | None = None
+    archived_copy: Path | None = None
 
 
 def file_digest(path: Path) -> str:
@@ -77,8 +81,51 @@ def map_columns(spec: DatasetSpec, path: Path, dialect: CsvDialect) -> tuple[lis
     return names, ignored
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, partition: str) -> RawIngest:
-    """Replace `partition` in `<dataset>.raw` with the rows of `path`; record its contract and rejects."""
+def first_contract(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, exclude_partition: str) -> tuple[str, dict] | None:
+    """(file, contract) of the earliest file the dataset accepted, other than `exclude_partition`."""
+    row = con.execute(
+        f"""SELECT c.source_file, c.contract FROM {table(spec, 'ingestion_contracts')} c
+            JOIN (SELECT _partition, min(first_ingested_at) AS first_seen FROM {table(spec, 'file_versions')}
+                  GROUP BY _partition) v USING (_partition)
+            WHERE c._partition <> ? ORDER BY v.first_seen, c._partition LIMIT 1""",
+        [exclude_partition],
+    ).fetchone()
+    return (row[0], json.loads(row[1])) if row else None
+
+
+def _record_version(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, path: Path, content_hash: str, size: int,
+    archive_dir: Path | None, now: dt.datetime,
+) -> tuple[int, Path | None]:
+    """Remember this content under the partition (version n); keep a copy of file drops so no version is lost."""
+    history = con.execute(
+        f"SELECT content_hash, archived_copy FROM {table(spec, 'file_versions')} WHERE _partition = ? "
+        "ORDER BY first_ingested_at",
+        [partition],
+    ).fetchall()
+    for number, (known_hash, archived) in enumerate(history, start=1):
+        if known_hash == content_hash:
+            return number, Path(archived) if archived else None
+    archived_copy = None
+    if archive_dir is not None:
+        archived_copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{path.suffix}"
+        archived_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, archived_copy)
+    con.execute(
+        f"INSERT INTO {table(spec, 'file_versions')} VALUES (?, ?, ?, ?, ?)",
+        [partition, content_hash, size, now, str(archived_copy) if archived_copy else None],
+    )
+    return len(history) + 1, archived_copy
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, partition: str, *, archive_dir: Path | None = None
+) -> RawIngest:
+    """Replace `partition` in `<dataset>.raw` with the rows of `path`; record its contract and rejects.
+
+    With `archive_dir`, every distinct content of the partition is kept there (file drops: a changed
+    file under the same name is a new version, the old one stays readable).
+    """
     path = Path(path)
     if not path.exists():
         raise UnreadableFile(path, f"{path}: file not found")
@@ -92,6 +139,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, p
     result = load_csv(con, path, dialect, staging, columns=names)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     select_cols = ", ".join(q(c.name) for c in spec.columns)
+    previous = con.execute(
+        f"SELECT content_hash FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
+    ).fetchone()
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {table(spec, 'raw')} WHERE _partition = ?", [partition])
@@ -111,6 +161,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, p
             f"INSERT INTO {table(spec, 'ingestion_contracts')} VALUES (?, ?, ?, ?, ?, ?, ?)",
             [partition, path.name, content_hash, size, json.dumps(dialect.to_metadata()), result.rows_read, now],
         )
+        version, archived = _record_version(con, spec, partition, path, content_hash, size, archive_dir, now)
         con.execute(f"DROP TABLE {staging}")
         con.execute("COMMIT")
     except Exception:
@@ -127,4 +178,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, p
         rows_rejected=len(result.rejects),
         seconds=result.seconds,
         ignored_columns=ignored,
+        version=version,
+        previous_hash=previous[0] if previous and previous[0] != content_hash else None,
+        archived_copy=archived,
     )

@@ -159,8 +159,7 @@ def transcode_to_utf8(
     CRLF and CR become LF (also inside quoted fields), keeping the line count unchanged.
     """
     codecs.register_error(_MARK_ERRORS, _mark_undecodable)
-    codec = "utf-16" if encoding.lower().replace("_", "-") in ("utf-16", "utf-16-le", "utf-16-be") else encoding
-    decoder = codecs.getincrementaldecoder(codec)(errors=_MARK_ERRORS)
+    decoder = codecs.getincrementaldecoder(encoding)(errors=_MARK_ERRORS)
     target = Path(target)
     held_cr = ""
     with Path(source).open("rb") as src, target.open("wb") as dst:
@@ -263,7 +262,9 @@ def _read_into_table(
     return int(loaded), rejects
 
 
-def _shift_lines_past_rejects(con: duckdb.DuckDBPyConnection, target: str, reject_lines: list[int], header_lines: int) -> None:
+def _shift_lines_past_rejects(
+    con: duckdb.DuckDBPyConnection, target: str, reject_lines: list[int], header_lines: int
+) -> None:
     """Turn loaded-row ordinals into record ordinals: the k-th loaded record is record k + (rejects before it).
 
     With rejected record ordinals e_1 < e_2 < ..., the k-th surviving record is k + #{i : e_i - i < k};
@@ -314,7 +315,9 @@ def _reject_values_after_trailing_delimiter(
 def _column_names(dialect: CsvDialect, columns: Sequence[str] | None) -> list[str]:
     names = list(columns) if columns is not None else list(dialect.columns)
     if len(names) != len(dialect.columns):
-        raise ValueError(f"columns has {len(names)} names but the file has {len(dialect.columns)} columns: {list(dialect.columns)}")
+        raise ValueError(
+            f"columns has {len(names)} names but the file has {len(dialect.columns)} columns: {list(dialect.columns)}"
+        )
     lowered = [n.lower() for n in names]
     duplicates = sorted({n for n in names if lowered.count(n.lower()) > 1})
     if duplicates:
