@@ -182,7 +182,9 @@ def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, parti
     rows_cleaned = con.execute(f"SELECT count(*) FROM {table(spec, 'cleaned')} WHERE _partition = ?", [partition]).fetchone()[0]
     reasons = dict(
         con.execute(
-            f"""SELECT coalesce(column_name, '(row)') || ': ' || regexp_replace(reason, ':.*$', '') AS why, count(*)
+            f"""SELECT CASE WHEN stage = 'clean' THEN regexp_extract(reason, '^([^:;]+: [^:;]+)', 1)
+                       ELSE coalesce(column_name, '(row)') || ': ' || regexp_extract(reason, '^([^:;]{{1,80}})', 1)
+                       END AS why, count(*)
                 FROM {table(spec, 'quarantine')} WHERE _partition = ? GROUP BY why ORDER BY count(*) DESC""",
             [partition],
         ).fetchall()
