@@ -1,6 +1,6 @@
-"""`raw` -> `cleaned`: type every value, enforce the spec's checks, quarantine what fails.
+"""`raw` -> `cleaned`: enforce the spec's checks on the parsed rows, quarantine what fails.
 
-The bulk work is one DuckDB pass (fast on files larger than memory); the pandera schema generated
+The bulk work is DuckDB scans (fast on files larger than memory); the pandera schema generated
 from the same spec then validates every cleaned row in batches, so the table is pandera-validated,
 not just "cleaned by SQL we hope agrees with the schema".
 """
@@ -14,16 +14,14 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_types
 
 from mlops_assets.datasets.spec import ColumnSpec, DatasetSpec
 from mlops_assets.warehouse_tables import ensure_tables, q, sql_type, table
 
-NA_TOKENS = ("", "na", "n/a", "nan", "null", "none", "-", "?")
-TRUE_TOKENS = ("true", "t", "1", "yes", "y")
-FALSE_TOKENS = ("false", "f", "0", "no", "n")
 PANDAS_DTYPES = {
-    "string": object,
-    "category": object,
+    "string": "string[pyarrow]",
+    "category": "string[pyarrow]",
     "integer": "int64",
     "float": "float64",
     "boolean": "bool",
@@ -31,6 +29,7 @@ PANDAS_DTYPES = {
     "date": "datetime64[us]",
 }
 VALIDATION_BATCH_ROWS = 500_000
+_ARROW_STRINGS = {pa_types.string(): pd.StringDtype("pyarrow"), pa_types.large_string(): pd.StringDtype("pyarrow")}
 
 
 def pandera_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
@@ -54,50 +53,38 @@ def pandera_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
             unique=column.unique,
             description=f"{column.type}, role {column.role}" + (f", from CSV header {column.source!r}" if column.source else ""),
         )
-    return pa.DataFrameSchema(columns, name=f"{spec.name}_cleaned", strict="filter", coerce=False)
+    return pa.DataFrameSchema(columns, name=f"{spec.name}_cleaned", strict=True, coerce=False)
 
 
-def _number_text(raw: str, dialect: dict) -> str:
-    """SQL expression: the text of a number with the file's thousands/decimal separators normalized."""
-    expr = raw
-    thousands = dialect.get("thousands")
-    if thousands:
-        expr = f"replace({expr}, '{thousands}', '')"
-    if dialect.get("decimal") == ",":
-        expr = f"replace({expr}, ',', '.')"
-    return expr
-
-
-def _value_and_reason(column: ColumnSpec, dialect: dict) -> tuple[str, str]:
-    """(typed value expression, failure reason expression) for one column."""
-    raw = f"trim({q(column.name)})"
-    na = ", ".join(f"'{t}'" for t in NA_TOKENS)
-    is_missing = f"({q(column.name)} IS NULL OR lower({raw}) IN ({na}))"
-    if column.type in ("integer", "float"):
-        number = f"TRY_CAST({_number_text(raw, dialect)} AS DOUBLE)"
-        if column.type == "integer":
-            value = f"CASE WHEN {number} = floor({number}) AND abs({number}) < 9.2e18 THEN CAST({number} AS BIGINT) END"
-        else:
-            value = f"CASE WHEN isfinite({number}) THEN {number} END"
-    elif column.type == "boolean":
-        true, false = (", ".join(f"'{t}'" for t in tokens) for tokens in (TRUE_TOKENS, FALSE_TOKENS))
-        value = f"CASE WHEN lower({raw}) IN ({true}) THEN true WHEN lower({raw}) IN ({false}) THEN false END"
-    elif column.type in ("timestamp", "date"):
-        value = f"TRY_CAST({raw} AS {sql_type(column)})"
-    else:
-        value = raw
-    value = f"CASE WHEN {is_missing} THEN NULL ELSE {value} END"
-
-    checks = [f"WHEN {is_missing} THEN " + ("'missing required value'" if column.required else "NULL")]
-    checks.append(f"WHEN {value} IS NULL THEN 'not a valid {column.type}: ' || {raw}")
+def _checks(column: ColumnSpec) -> list[tuple[str, str]]:
+    """(condition that fails, reason) pairs for one column of `raw` (already parsed by the reader)."""
+    c = q(column.name)
+    value = f"trim({c})" if column.type in ("string", "category") else c
+    failing: list[tuple[str, str]] = []
+    if column.required:
+        failing.append((f"{c} IS NULL", "'missing required value'"))
+    if column.type == "integer":
+        failing.append((f"NOT ({c} = floor({c}) AND abs({c}) < 9.2e18)", f"'not an integer: ' || {c}"))
+    if column.type == "float":
+        failing.append((f"NOT isfinite({c})", f"'not a finite number: ' || {c}"))
     if column.min is not None:
-        checks.append(f"WHEN {value} < {column.min!r} THEN 'below minimum {column.min:g}: ' || {raw}")
+        failing.append((f"{c} < {column.min!r}", f"'below minimum {column.min:g}: ' || {c}"))
     if column.max is not None:
-        checks.append(f"WHEN {value} > {column.max!r} THEN 'above maximum {column.max:g}: ' || {raw}")
+        failing.append((f"{c} > {column.max!r}", f"'above maximum {column.max:g}: ' || {c}"))
     if column.values:
         allowed = ", ".join("'" + v.replace("'", "''") + "'" for v in column.values)
-        checks.append(f"WHEN {value} NOT IN ({allowed}) THEN 'not an allowed value: ' || {raw}")
-    return value, "CASE " + " ".join(checks) + " END"
+        failing.append((f"{value} NOT IN ({allowed})", f"'not an allowed value: ' || {value}"))
+    return failing
+
+
+def _typed(column: ColumnSpec) -> str:
+    """`raw` column -> `cleaned` column: integers become BIGINT, text is trimmed."""
+    c = q(column.name)
+    if column.type == "integer":
+        return f"CAST({c} AS BIGINT) AS {c}"
+    if column.type in ("string", "category"):
+        return f"trim({c}) AS {c}"
+    return c
 
 
 @dataclass
@@ -110,67 +97,65 @@ class CleanResult:
 
 
 def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> CleanResult:
-    """Replace `partition` in `cleaned` with the typed, valid rows of `raw`; quarantine the rest."""
-    ensure_tables(con, spec)
-    contract_row = con.execute(
-        f"SELECT contract FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
-    ).fetchone()
-    if contract_row is None:
-        raise LookupError(f"{spec.name}: partition {partition!r} has no raw data; materialize {spec.name}/raw first")
-    dialect = json.loads(contract_row[0])
+    """Replace `partition` in `cleaned` with the rows of `raw` that pass every check; quarantine the rest.
 
-    typed, reasons = [], []
-    for column in spec.columns:
-        value, reason = _value_and_reason(column, dialect)
-        typed.append(f"{value} AS {q(column.name)}")
-        reasons.append(f"CASE WHEN ({reason}) IS NOT NULL THEN '{column.name}: ' || ({reason}) END")
-    first_bad = [f"CASE WHEN r{i} IS NOT NULL THEN '{c.name}' END" for i, c in enumerate(spec.columns)]
-    first_bad.append(f"CASE WHEN r_dup IS NOT NULL THEN '{spec.key}' END")
-    reason_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(reasons))
-    record = "to_json(struct_pack(" + ", ".join(f"{q(c.name)} := {q(c.name)}" for c in spec.columns) + "))"
-    duplicate = "NULL"
+    Two cheap scans of typed data instead of one expensive one: good rows are filtered with plain
+    comparisons; only failing rows (few) get their per-column reasons spelled out.
+    """
+    ensure_tables(con, spec)
+    if con.execute(f"SELECT count(*) FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]).fetchone()[0] == 0:
+        raise LookupError(f"{spec.name}: partition {partition!r} has no raw data; materialize {spec.name}/raw first")
+    checks = {c.name: _checks(c) for c in spec.columns}
+    any_failure = " OR ".join(f"coalesce({cond}, false)" for pairs in checks.values() for cond, _ in pairs) or "false"
+    src = f"(SELECT * FROM {table(spec, 'raw')} WHERE _partition = $partition)"
+    duplicates = "_clean_duplicates"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {duplicates} (_source_line BIGINT, first_line BIGINT)")
     if spec.key:
-        duplicate = (
-            f"CASE WHEN row_number() OVER (PARTITION BY {q(spec.key)} ORDER BY _source_line) > 1 "
-            f"THEN '{spec.key}: duplicate key' END"
+        key = q(spec.key)
+        con.execute(
+            f"""INSERT INTO {duplicates}
+                SELECT _source_line, first_line FROM (
+                    SELECT _source_line, min(_source_line) OVER (PARTITION BY {key}) AS first_line
+                    FROM {src} WHERE {key} IN (SELECT {key} FROM {src} GROUP BY {key} HAVING count(*) > 1)
+                ) WHERE _source_line <> first_line""",
+            {"partition": partition},
         )
+    reasons = [
+        f"CASE WHEN coalesce({cond}, false) THEN '{name}: ' || {reason} END"
+        for name, pairs in checks.items() for cond, reason in pairs
+    ]
+    first_bad = [
+        f"CASE WHEN coalesce({cond}, false) THEN '{name}' END" for name, pairs in checks.items() for cond, _ in pairs
+    ]
+    dup_reason = f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}: duplicate key (first at line ' || d.first_line || ')' END"
+    record = "to_json(struct_pack(" + ", ".join(f"{q(c.name)} := r.{q(c.name)}" for c in spec.columns) + "))"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    staged = f"{q(spec.name)}.{q('_staging_clean')}"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE {staged} AS
-        WITH src AS (SELECT * FROM {table(spec, 'raw')} WHERE _partition = $partition),
-        checked AS (
-            SELECT {', '.join(typed)}, {reason_cols}, {duplicate} AS r_dup,
-                   _source_file, _source_line, _ingested_at, {record} AS _record
-            FROM src
-        )
-        SELECT *, concat_ws('; ', {', '.join(f'r{i}' for i in range(len(spec.columns)))}, r_dup) AS _reason,
-               coalesce({', '.join(first_bad)}) AS _bad_column
-        FROM checked
-        """,
-        {"partition": partition},
-    )
-    cols = ", ".join(q(c.name) for c in spec.columns)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {table(spec, 'cleaned')} WHERE _partition = ?", [partition])
         con.execute(
-            f"INSERT INTO {table(spec, 'cleaned')} SELECT {cols}, ? AS _partition, _source_file, _source_line, "
-            f"_ingested_at FROM {staged} WHERE _reason = '' ORDER BY _source_line",
-            [partition],
+            f"""INSERT INTO {table(spec, 'cleaned')}
+                SELECT {', '.join(_typed(c) for c in spec.columns)}, _partition, _source_file, _source_line, _ingested_at
+                FROM {src} WHERE NOT ({any_failure})
+                  AND _source_line NOT IN (SELECT _source_line FROM {duplicates})""",
+            {"partition": partition},
         )
         con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ? AND stage = 'clean'", [partition])
         con.execute(
-            f"INSERT INTO {table(spec, 'quarantine')} SELECT ?, 'clean', _source_file, _source_line, _bad_column, "
-            f"_reason, _record, ? FROM {staged} WHERE _reason <> ''",
-            [partition, now],
+            f"""INSERT INTO {table(spec, 'quarantine')}
+                SELECT $partition, 'clean', r._source_file, r._source_line,
+                       coalesce({', '.join(first_bad + [f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}' END"])}),
+                       concat_ws('; ', {', '.join(reasons + [dup_reason])}), {record}, $now
+                FROM {src} AS r LEFT JOIN {duplicates} AS d USING (_source_line)
+                WHERE ({any_failure}) OR d.first_line IS NOT NULL""",
+            {"partition": partition, "now": now},
         )
-        con.execute(f"DROP TABLE {staged}")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {duplicates}")
     return summarize_partition(con, spec, partition)
 
 
@@ -204,7 +189,8 @@ def validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, par
     ).to_arrow_reader(VALIDATION_BATCH_ROWS)
     validated = 0
     for batch in reader:
-        frame: pd.DataFrame = batch.to_pandas()
-        schema.validate(frame, lazy=True)
+        # Arrow-backed strings: no per-value Python objects, so a batch converts ~4x faster.
+        frame: pd.DataFrame = batch.to_pandas(types_mapper=_ARROW_STRINGS.get)
+        schema.validate(frame, lazy=True, inplace=True)
         validated += len(frame)
     return validated

@@ -1,7 +1,7 @@
 """Names and DDL of the warehouse tables, in one place so every stage and the CLI agree.
 
 Per dataset schema `<dataset>`:
-  raw                   landing rows as text, exactly as read (plus _partition, _source_file, _source_line)
+  raw                   landing rows as the CSV reader parsed them into the spec's types (plus lineage columns)
   cleaned               typed, validated rows
   features              model-ready rows (the feature transformer's output + target + key)
   quarantine            rows that could not be kept: file, line, column, reason, the raw record
@@ -26,6 +26,21 @@ SQL_TYPES = {
 }
 
 
+# How `raw` stores each spec type: parsed by DuckDB's CSV reader in the scan. Integers are read as
+# DOUBLE on purpose: the reader rounds "3.5" into a BIGINT silently; cleaning checks integrality.
+READ_TYPES = {
+    "string": "VARCHAR",
+    "category": "VARCHAR",
+    "integer": "DOUBLE",
+    "float": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
+# Cells read as NULL (missing): DuckDB matches them exactly, so common spellings are listed.
+NULL_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none")
+
+
 def q(identifier: str) -> str:
     """Quote an identifier for DuckDB."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -42,7 +57,7 @@ def sql_type(column: ColumnSpec) -> str:
 def ensure_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     """Create the dataset's schema and bookkeeping tables if missing (idempotent)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(spec.name)}")
-    raw_cols = ", ".join(f"{q(c.name)} VARCHAR" for c in spec.columns)
+    raw_cols = ", ".join(f"{q(c.name)} {READ_TYPES[c.type]}" for c in spec.columns)
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {table(spec, 'raw')} ({raw_cols}, _partition VARCHAR, "
         "_source_file VARCHAR, _source_line BIGINT, _ingested_at TIMESTAMP)"

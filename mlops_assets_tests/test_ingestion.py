@@ -64,7 +64,7 @@ def test_bad_rows_go_to_quarantine_with_file_line_column_and_reason(runner, spec
     held = quarantine(runner, "batch.csv")
     assert [(f, line) for f, line, _, _ in held] == [("batch.csv", n) for n in (42, 43, 44, 45)]
     by_line = {line: (column, reason) for _, line, column, reason in held}
-    assert by_line[42][0] == "alcohol" and "not a valid float: abc" in by_line[42][1]
+    assert by_line[42][0] == "alcohol" and "not a valid number: abc" in by_line[42][1]
     assert by_line[43][0] == "ph" and "above maximum 14" in by_line[43][1]
     assert by_line[44][0] == "quality" and "missing required value" in by_line[44][1]
     assert by_line[45][1]  # the reader's own reason for the ragged row
@@ -152,6 +152,7 @@ def test_cleaned_asset_shows_the_pandera_schema(defs):
     columns = {c.name: c for c in schema.columns}
     assert set(columns) >= {"fixed_acidity", "ph", "quality"}
     assert columns["ph"].type == "float64"
+    assert columns["quality"].type == "int64" and columns["fixed_acidity"].constraints.other
 
 
 def _age(path: Path, seconds: float = 10) -> None:

@@ -23,8 +23,8 @@ def test_shipped_specs_describe_both_datasets():
 def test_pandera_schema_follows_the_spec():
     spec = load_specs()["transactions"]
     schema = pandera_schema(spec)
-    good = pd.DataFrame({"transaction_id": ["a"], "timestamp": pd.to_datetime(["2026-01-01"]).astype("datetime64[us]"),
-                         "amount": [1.5], "merchant_category": ["gas"], "hour_of_day": [3], "distance_from_home": [1.0],
+    good = pd.DataFrame({"transaction_id": pd.array(["a"], dtype="string[pyarrow]"), "timestamp": pd.to_datetime(["2026-01-01"]).astype("datetime64[us]"),
+                         "amount": [1.5], "merchant_category": pd.array(["gas"], dtype="string[pyarrow]"), "hour_of_day": [3], "distance_from_home": [1.0],
                          "transactions_24h": [2], "card_present": [True], "is_fraud": [False]})
     schema.validate(good)
     with pytest.raises(Exception, match="hour_of_day"):

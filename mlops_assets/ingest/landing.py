@@ -1,7 +1,8 @@
-"""Landing zone -> `raw`: find the partition's file, read it as sniffed, keep what was read.
+"""Landing zone -> `raw`: read a file as sniffed, parsed into the spec's types in the same scan.
 
-Rows land as text exactly as read; typing happens in cleaning. Rows the CSV reader cannot split
-(ragged rows, undecodable lines) go to quarantine here, so nothing read is ever dropped silently.
+Records the CSV reader cannot take (ragged rows, undecodable lines, a value that does not parse as
+its column's type) go to quarantine here with line, column and reason, so nothing read is ever
+dropped silently. Business checks (ranges, allowed values, keys) are cleaning's job.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mlops_assets.ingest.dialect import (
     sniff_csv,
 )
 from mlops_assets.ingest.loader import load_csv
-from mlops_assets.warehouse_tables import ensure_tables, q, table
+from mlops_assets.warehouse_tables import NULL_TOKENS, READ_TYPES, ensure_tables, q, table
 
 
 @dataclass
@@ -136,7 +137,8 @@ def ingest_file(
 
     ensure_tables(con, spec)
     staging = f"{q(spec.name)}.{q('_staging_raw')}"
-    result = load_csv(con, path, dialect, staging, columns=names)
+    read_types = {c.name: READ_TYPES[c.type] for c in spec.columns}
+    result = load_csv(con, path, dialect, staging, columns=names, column_types=read_types, null_tokens=NULL_TOKENS)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     select_cols = ", ".join(q(c.name) for c in spec.columns)
     previous = con.execute(

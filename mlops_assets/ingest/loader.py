@@ -18,7 +18,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,9 +70,14 @@ def load_csv(
     *,
     columns: Sequence[str] | None = None,
     tmp_dir: str | Path | None = None,
+    column_types: Mapping[str, str] | None = None,
+    null_tokens: Sequence[str] = (),
 ) -> LoadResult:
-    """(Re)create `table` with the file's data columns as VARCHAR plus `_source_line`, `_source_file`.
+    """(Re)create `table` with the file's data columns plus `_source_line`, `_source_file`.
 
+    Columns are VARCHAR unless `column_types` names a DuckDB type for them (by final column name):
+    DuckDB's reader then parses them in the scan, and a value it cannot parse makes the record a
+    reject naming the column and the value. `null_tokens` are read as NULL.
     `table` is used as a SQL table reference: a plain or dotted name, or already-quoted identifiers.
     `columns` renames the file's columns by position. Conservation holds by construction:
     rows_read == rows_loaded + len(rejects), where rows_read counts data records.
@@ -93,7 +98,9 @@ def load_csv(
                 encoding = "utf-8"
                 if normalize_newlines:
                     newline = "\n"
-            return _read_into_table(con, source, path.name, dialect, names, target, encoding, newline)
+            return _read_into_table(
+                con, source, path.name, dialect, names, target, encoding, newline, column_types or {}, null_tokens
+            )
 
         outcome: tuple[int, list[Reject]] | None = None
         if not normalize:
@@ -194,8 +201,11 @@ def _read_into_table(
     target: str,
     encoding: str,
     newline: str,
+    column_types: Mapping[str, str],
+    null_tokens: Sequence[str],
 ) -> tuple[int, list[Reject]]:
     internal = [f"c{i}" for i in range(1, len(names) + 1)]
+    types = [column_types.get(n, "VARCHAR") for n in names] + (["VARCHAR"] if dialect.trailing_delimiter else [])
     if dialect.trailing_delimiter:
         internal.append(_TRAILING)
     suffix = uuid.uuid4().hex[:12]
@@ -209,7 +219,7 @@ def _read_into_table(
         "escape": _lit(escape),
         "header": "true" if dialect.has_header else "false",
         "new_line": _lit({"\r\n": "\\r\\n", "\n": "\\n", "\r": "\\r"}[newline]),
-        "columns": "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in internal) + "}",
+        "columns": "{" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in zip(internal, types)) + "}",
         "encoding": _lit(encoding),
         "auto_detect": "false",
         # strict_mode is left at its default on purpose: DuckDB 2.0 with an explicit
@@ -220,6 +230,12 @@ def _read_into_table(
         "rejects_table": _lit(rejects_table),
         "rejects_scan": _lit(rejects_scan),
     }
+    if null_tokens:
+        options["nullstr"] = "[" + ", ".join(_lit(t) for t in null_tokens) + "]"
+    if dialect.decimal != ".":
+        options["decimal_separator"] = _lit(dialect.decimal)
+    if dialect.thousands:
+        options["thousands"] = _lit(dialect.thousands)
     select = [f"{c} AS {_ident(n)}" for c, n in zip(internal, names)]
     select.append(f"CAST(row_number() OVER () + {header_lines} AS BIGINT) AS _source_line")
     select.append(f"{_lit(file_name)} AS _source_file")
@@ -348,6 +364,10 @@ def _lit(value: str) -> str:
 _COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
 
+_CAST_VALUE = re.compile(r'Could not convert string "(.*)" to \'(\w+)\'')
+_TYPE_WORDS = {"DOUBLE": "number", "BIGINT": "integer", "BOOLEAN": "boolean", "TIMESTAMP": "timestamp", "DATE": "date"}
+
+
 def _reason(error_type: str | None, message: str | None, encoding: str) -> str:
     message = " ".join((message or "").split())
     counts = _COUNTS.search(message)
@@ -355,6 +375,10 @@ def _reason(error_type: str | None, message: str | None, encoding: str) -> str:
         return f"too few fields: expected {counts[1]}, found {counts[2]}"
     if error_type == "TOO MANY COLUMNS" and counts:
         return f"too many fields: expected {counts[1]}, found {counts[2]}"
+    if error_type == "CAST":
+        value = _CAST_VALUE.search(message)
+        if value:
+            return f"not a valid {_TYPE_WORDS.get(value[2], value[2].lower())}: {value[1]}"
     if error_type == "INVALID ENCODING":
         return f"undecodable bytes: not valid {encoding} text"
     if error_type == "LINE SIZE OVER MAXIMUM":

@@ -1,0 +1,146 @@
+"""Raw-to-cleaned ingest throughput and peak memory against a bare DuckDB `read_csv`, in the same run.
+
+    .venv/bin/python benchmarks/ingest.py [--rows 1000000 10000000] [--repeats 3] [--memory-limit 1GB]
+
+For each size, a transactions CSV is generated once; then, alternating, each contender runs in a
+fresh subprocess (so peak RSS is its own):
+  bare  CREATE TABLE t AS SELECT * FROM read_csv(file)          (DuckDB auto-detection, typed columns)
+  ours  sniff -> raw (text, rejects kept) -> cleaned (typed, checked, quarantined) -> pandera validation
+Prints rows/s, peak RSS, the ratio ours/bare and the share of ingest time spent sniffing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def make_csv(path: Path, rows: int) -> None:
+    from mlops_assets.generator import generate_day
+
+    chunk = 100_000
+    day = dt.date(2026, 1, 1)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        written = 0
+        while written < rows:
+            n = min(chunk, rows - written)
+            frame = generate_day(day + dt.timedelta(days=written // chunk), n, seed=1)
+            frame.to_csv(handle, index=False, header=written == 0, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n")
+            written += n
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(kind: str, csv_path: Path, db_path: Path, memory_limit: str) -> dict:
+    import duckdb
+
+    if kind == "bare":
+        started = time.perf_counter()
+        con = duckdb.connect(str(db_path), config={"memory_limit": memory_limit})
+        con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv_path}')")
+        rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
+        con.close()
+        return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": peak_rss_mb()}
+
+    from mlops_assets.cleaning import clean_partition, validate_with_pandera
+    from mlops_assets.datasets.spec import load_specs
+    from mlops_assets.ingest.dialect import sniff_csv
+    from mlops_assets.ingest.landing import ingest_file
+    from mlops_assets.resources import Warehouse
+
+    spec = load_specs()["transactions"]
+    t0 = time.perf_counter()
+    sniff_csv(csv_path, expected_columns=[c.header for c in spec.columns])
+    sniff_seconds = time.perf_counter() - t0
+    started = time.perf_counter()
+    with Warehouse(path=str(db_path), memory_limit=memory_limit).connect() as con:
+        raw = ingest_file(con, spec, csv_path, "bench")
+        raw_done = time.perf_counter()
+        cleaned = clean_partition(con, spec, "bench")
+        clean_done = time.perf_counter()
+        validated = validate_with_pandera(con, spec, "bench")
+    finished = time.perf_counter()
+    assert cleaned.rows_in == cleaned.rows_cleaned + cleaned.rows_quarantined
+    return {
+        "seconds": finished - started,
+        "rows": cleaned.rows_cleaned,
+        "rows_read": raw.rows_read,
+        "raw_seconds": raw_done - started,
+        "clean_seconds": clean_done - raw_done,
+        "pandera_seconds": finished - clean_done,
+        "validated": validated,
+        "sniff_seconds": sniff_seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_worker(kind: str, csv_path: Path, workdir: Path, memory_limit: str) -> dict:
+    db = workdir / f"{kind}.duckdb"
+    for leftover in workdir.glob(f"{kind}.duckdb*"):
+        leftover.unlink()
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, "--csv", str(csv_path), "--db", str(db), "--memory-limit", memory_limit],
+        capture_output=True, text=True, check=True,
+    )
+    for leftover in workdir.glob(f"{kind}.duckdb*"):
+        leftover.unlink()
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit for both contenders")
+    parser.add_argument("--worker", choices=["bare", "ours"])
+    parser.add_argument("--csv", type=Path)
+    parser.add_argument("--db", type=Path)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.csv, args.db, args.memory_limit)))
+        return
+
+    print(f"cores {os.cpu_count()}, DuckDB memory_limit {args.memory_limit}, repeats {args.repeats}")
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
+        workdir = Path(tmp)
+        for rows in args.rows:
+            csv_path = workdir / f"transactions_{rows}.csv"
+            t0 = time.perf_counter()
+            make_csv(csv_path, rows)
+            size_mb = csv_path.stat().st_size / 2**20
+            print(f"\n{rows:,} rows, {size_mb:,.0f} MiB CSV (generated in {time.perf_counter() - t0:.0f}s)")
+            repeats = args.repeats if rows <= 2_000_000 else 1
+            results: dict[str, list[dict]] = {"bare": [], "ours": []}
+            for _ in range(repeats):
+                for kind in ("bare", "ours"):
+                    results[kind].append(run_worker(kind, csv_path, workdir, args.memory_limit))
+            bare_s = statistics.median(r["seconds"] for r in results["bare"])
+            ours_s = statistics.median(r["seconds"] for r in results["ours"])
+            ours = min(results["ours"], key=lambda r: abs(r["seconds"] - ours_s))
+            bare_mem = max(r["peak_rss_mb"] for r in results["bare"])
+            ours_mem = max(r["peak_rss_mb"] for r in results["ours"])
+            print(f"  bare DuckDB read_csv   {rows / bare_s:>12,.0f} rows/s  {bare_s:7.2f}s  peak RSS {bare_mem:7.0f} MiB")
+            print(f"  ours raw->cleaned      {rows / ours_s:>12,.0f} rows/s  {ours_s:7.2f}s  peak RSS {ours_mem:7.0f} MiB")
+            print(f"    raw {ours['raw_seconds']:.2f}s, clean {ours['clean_seconds']:.2f}s, "
+                  f"pandera {ours['pandera_seconds']:.2f}s ({ours['validated']:,} rows), sniff {ours['sniff_seconds']:.3f}s")
+            print(f"  throughput ratio ours/bare: {bare_s / ours_s:.2f}x (target >= 0.5x)")
+            print(f"  sniffing share of ingest time: {ours['sniff_seconds'] / ours_s:.2%} (target < 5%)")
+            print(f"  peak memory ratio ours/bare: {ours_mem / bare_mem:.2f}x; CSV size / our peak RSS: {size_mb / ours_mem:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
