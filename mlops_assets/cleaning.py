@@ -8,7 +8,6 @@ not just "cleaned by SQL we hope agrees with the schema".
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 import duckdb
@@ -17,7 +16,9 @@ import pandera.pandas as pa
 import pyarrow as pa_types
 
 from mlops_assets.datasets.spec import ColumnSpec, DatasetSpec
-from mlops_assets.warehouse_tables import ensure_tables, q, sql_type, table
+from mlops_assets.ingest.landing import registered_file
+from mlops_assets.ingest.loader import LoadResult, load_csv
+from mlops_assets.warehouse_tables import NULL_TOKENS, READ_TYPES, ensure_tables, q, sql_type, table
 
 PANDAS_DTYPES = {
     "string": "string[pyarrow]",
@@ -59,7 +60,7 @@ def pandera_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
 def _checks(column: ColumnSpec) -> list[tuple[str, str]]:
     """(condition that fails, reason) pairs for one column of `raw` (already parsed by the reader)."""
     c = q(column.name)
-    value = f"trim({c})" if column.type in ("string", "category") else c
+    value = f"trim({c})" if column.type == "category" else c
     failing: list[tuple[str, str]] = []
     if column.required:
         failing.append((f"{c} IS NULL", "'missing required value'"))
@@ -78,11 +79,11 @@ def _checks(column: ColumnSpec) -> list[tuple[str, str]]:
 
 
 def _typed(column: ColumnSpec) -> str:
-    """`raw` column -> `cleaned` column: integers become BIGINT, text is trimmed."""
+    """Read column -> `cleaned` column: integers become BIGINT, category labels lose stray spaces."""
     c = q(column.name)
     if column.type == "integer":
         return f"CAST({c} AS BIGINT) AS {c}"
-    if column.type in ("string", "category"):
+    if column.type == "category":
         return f"trim({c}) AS {c}"
     return c
 
@@ -94,20 +95,64 @@ class CleanResult:
     rows_cleaned: int
     rows_quarantined: int
     quarantine_reasons: dict[str, int]
+    rows_validated: int = 0
+
+
+def partition_table(spec: DatasetSpec, partition: str) -> str:
+    """The physical table holding one partition of `cleaned` (the `cleaned` view unions them)."""
+    return f"{q(spec.name)}.{q('cleaned__' + partition)}"
+
+
+def refresh_cleaned_view(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
+    """`<dataset>.cleaned`: every cleaned partition, typed, with its partition key and load time."""
+    columns = ", ".join(q(c.name) for c in spec.columns)
+    parts = con.execute(
+        f"SELECT _partition, cleaned_at FROM {table(spec, 'cleaned_partitions')} ORDER BY _partition"
+    ).fetchall()
+    selects = [
+        f"SELECT {columns}, {_literal(partition)} AS _partition, _source_file, _source_line, "
+        f"TIMESTAMP '{cleaned_at.isoformat(sep=' ')}' AS _ingested_at FROM {partition_table(spec, partition)}"
+        for partition, cleaned_at in parts
+    ]
+    if not selects:
+        typed = ", ".join(f"CAST(NULL AS {sql_type(c)}) AS {q(c.name)}" for c in spec.columns)
+        selects = [f"SELECT {typed}, NULL::VARCHAR AS _partition, NULL::VARCHAR AS _source_file, "
+                   "NULL::BIGINT AS _source_line, NULL::TIMESTAMP AS _ingested_at WHERE false"]
+    con.execute(f"CREATE OR REPLACE VIEW {table(spec, 'cleaned')} AS " + "\nUNION ALL ".join(selects))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> CleanResult:
-    """Replace `partition` in `cleaned` with the rows of `raw` that pass every check; quarantine the rest.
+    """Read the partition's registered file once; keep the rows that pass every check; quarantine the rest.
 
-    Two cheap scans of typed data instead of one expensive one: good rows are filtered with plain
-    comparisons; only failing rows (few) get their per-column reasons spelled out.
+    The reader parses values into the spec's types in its scan (a value that does not parse, a
+    ragged row or undecodable bytes make the record a reject) straight into a staging table, which
+    becomes the partition's table once failing rows are moved to quarantine: the data is written
+    once, as in a bare load. Checks are plain comparisons on typed data; only failing rows (few)
+    get their per-column reasons spelled out. Pandera validates every kept row before it is published.
     """
     ensure_tables(con, spec)
-    if con.execute(f"SELECT count(*) FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]).fetchone()[0] == 0:
-        raise LookupError(f"{spec.name}: partition {partition!r} has no raw data; materialize {spec.name}/raw first")
+    source = registered_file(con, spec, partition)
+    stage = f"{q(spec.name)}.{q('_stage__' + partition)}"
+    read = load_csv(
+        con, source.path, source.dialect, stage, columns=source.column_names,
+        column_types={c.name: READ_TYPES[c.type] for c in spec.columns}, null_tokens=NULL_TOKENS,
+        source_name=source.name,
+    )
+    try:
+        return _check_and_publish(con, spec, partition, stage, read, source)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {stage}")
+
+
+def _check_and_publish(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, stage: str, read: LoadResult, source
+) -> CleanResult:
     checks = {c.name: _checks(c) for c in spec.columns}
     any_failure = " OR ".join(f"coalesce({cond}, false)" for pairs in checks.values() for cond, _ in pairs) or "false"
-    src = f"(SELECT * FROM {table(spec, 'raw')} WHERE _partition = $partition)"
     duplicates = "_clean_duplicates"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {duplicates} (_source_line BIGINT, first_line BIGINT)")
     if spec.key:
@@ -116,9 +161,8 @@ def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition
             f"""INSERT INTO {duplicates}
                 SELECT _source_line, first_line FROM (
                     SELECT _source_line, min(_source_line) OVER (PARTITION BY {key}) AS first_line
-                    FROM {src} WHERE {key} IN (SELECT {key} FROM {src} GROUP BY {key} HAVING count(*) > 1)
-                ) WHERE _source_line <> first_line""",
-            {"partition": partition},
+                    FROM {stage} WHERE {key} IN (SELECT {key} FROM {stage} GROUP BY {key} HAVING count(*) > 1)
+                ) WHERE _source_line <> first_line"""
         )
     reasons = [
         f"CASE WHEN coalesce({cond}, false) THEN '{name}: ' || {reason} END"
@@ -127,28 +171,39 @@ def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition
     first_bad = [
         f"CASE WHEN coalesce({cond}, false) THEN '{name}' END" for name, pairs in checks.items() for cond, _ in pairs
     ]
+    first_bad.append(f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}' END")
     dup_reason = f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}: duplicate key (first at line ' || d.first_line || ')' END"
     record = "to_json(struct_pack(" + ", ".join(f"{q(c.name)} := r.{q(c.name)}" for c in spec.columns) + "))"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    target = partition_table(spec, partition)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {table(spec, 'cleaned')} WHERE _partition = ?", [partition])
-        con.execute(
-            f"""INSERT INTO {table(spec, 'cleaned')}
-                SELECT {', '.join(_typed(c) for c in spec.columns)}, _partition, _source_file, _source_line, _ingested_at
-                FROM {src} WHERE NOT ({any_failure})
-                  AND _source_line NOT IN (SELECT _source_line FROM {duplicates})""",
-            {"partition": partition},
-        )
-        con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ? AND stage = 'clean'", [partition])
+        con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ?", [partition])
+        if read.rejects:
+            con.executemany(
+                f"INSERT INTO {table(spec, 'quarantine')} VALUES (?, 'read', ?, ?, ?, ?, ?, ?)",
+                [[partition, source.name, r.line, r.column, r.reason, r.raw, now] for r in read.rejects],
+            )
         con.execute(
             f"""INSERT INTO {table(spec, 'quarantine')}
-                SELECT $partition, 'clean', r._source_file, r._source_line,
-                       coalesce({', '.join(first_bad + [f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}' END"])}),
+                SELECT $partition, 'clean', r._source_file, r._source_line, coalesce({', '.join(first_bad)}),
                        concat_ws('; ', {', '.join(reasons + [dup_reason])}), {record}, $now
-                FROM {src} AS r LEFT JOIN {duplicates} AS d USING (_source_line)
+                FROM {stage} AS r LEFT JOIN {duplicates} AS d USING (_source_line)
                 WHERE ({any_failure}) OR d.first_line IS NOT NULL""",
             {"partition": partition, "now": now},
+        )
+        con.execute(
+            f"DELETE FROM {stage} WHERE ({any_failure}) OR _source_line IN (SELECT _source_line FROM {duplicates})"
+        )
+        _finish_types(con, spec, stage)
+        validated = _validate_with_pandera(con, spec, stage)
+        con.execute(f"DROP TABLE IF EXISTS {target}")
+        con.execute(f"ALTER TABLE {stage} RENAME TO {q('cleaned__' + partition)}")
+        con.execute(f"DELETE FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition])
+        con.execute(f"INSERT INTO {table(spec, 'cleaned_partitions')} VALUES (?, ?)", [partition, now])
+        refresh_cleaned_view(con, spec)
+        con.execute(
+            f"UPDATE {table(spec, 'ingestion_contracts')} SET rows_read = ? WHERE _partition = ?", [read.rows_read, partition]
         )
         con.execute("COMMIT")
     except Exception:
@@ -156,7 +211,30 @@ def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition
         raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {duplicates}")
-    return summarize_partition(con, spec, partition)
+    result = summarize_partition(con, spec, partition)
+    result.rows_validated = validated
+    return result
+
+
+def _finish_types(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str) -> None:
+    """Give the checked staging table its final shape: integers as BIGINT, tidy labels, no extra columns."""
+    existing = [r[0] for r in con.execute(f"DESCRIBE {stage}").fetchall()]
+    for column in existing:
+        if column.startswith("_extra_"):
+            con.execute(f"ALTER TABLE {stage} DROP COLUMN {q(column)}")
+    for column in spec.columns:
+        if column.type == "integer":
+            con.execute(f"ALTER TABLE {stage} ALTER COLUMN {q(column.name)} SET DATA TYPE BIGINT")
+        elif column.type == "category":
+            c = q(column.name)
+            con.execute(f"UPDATE {stage} SET {c} = trim({c}) WHERE {c} <> trim({c})")
+
+
+def drop_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> None:
+    """Remove one partition from `cleaned` (its table and its entry in the view)."""
+    con.execute(f"DROP TABLE IF EXISTS {partition_table(spec, partition)}")
+    con.execute(f"DELETE FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition])
+    refresh_cleaned_view(con, spec)
 
 
 def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> CleanResult:
@@ -164,7 +242,10 @@ def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, parti
     rows_in = con.execute(
         f"SELECT coalesce(sum(rows_read), 0) FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
     ).fetchone()[0]
-    rows_cleaned = con.execute(f"SELECT count(*) FROM {table(spec, 'cleaned')} WHERE _partition = ?", [partition]).fetchone()[0]
+    published = con.execute(
+        f"SELECT count(*) FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition]
+    ).fetchone()[0]
+    rows_cleaned = con.execute(f"SELECT count(*) FROM {partition_table(spec, partition)}").fetchone()[0] if published else 0
     reasons = dict(
         con.execute(
             f"""SELECT CASE WHEN stage = 'clean' THEN regexp_extract(reason, '^([^:;]+: [^:;]+)', 1)
@@ -177,16 +258,14 @@ def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, parti
     return CleanResult(partition, int(rows_in), int(rows_cleaned), int(sum(reasons.values())), reasons)
 
 
-def validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> int:
-    """Validate every cleaned row of the partition against the pandera schema, in bounded batches.
+def _validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, source: str) -> int:
+    """Validate every row of `source` against the pandera schema, in bounded batches.
 
     Raises `pandera.errors.SchemaErrors` naming the failing column and check. Returns rows validated.
     """
     schema = pandera_schema(spec)
     cols = ", ".join(q(c.name) for c in spec.columns)
-    reader = con.sql(
-        f"SELECT {cols} FROM {table(spec, 'cleaned')} WHERE _partition = $partition", params={"partition": partition}
-    ).to_arrow_reader(VALIDATION_BATCH_ROWS)
+    reader = con.sql(f"SELECT {cols} FROM {source}").to_arrow_reader(VALIDATION_BATCH_ROWS)
     validated = 0
     for batch in reader:
         # Arrow-backed strings: no per-value Python objects, so a batch converts ~4x faster.

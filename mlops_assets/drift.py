@@ -28,10 +28,8 @@ class DriftSummary:
 
 def newest_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> str | None:
     """Daily data: the latest day; file drops: the most recently ingested file."""
-    order = "_partition DESC" if spec.is_daily else "max(_ingested_at) DESC, _partition DESC"
-    row = con.execute(
-        f"SELECT _partition FROM {table(spec, 'cleaned')} GROUP BY _partition ORDER BY {order} LIMIT 1"
-    ).fetchone()
+    order = "_partition DESC" if spec.is_daily else "cleaned_at DESC, _partition DESC"
+    row = con.execute(f"SELECT _partition FROM {table(spec, 'cleaned_partitions')} ORDER BY {order} LIMIT 1").fetchone()
     return row[0] if row else None
 
 

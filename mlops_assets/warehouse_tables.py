@@ -1,11 +1,11 @@
 """Names and DDL of the warehouse tables, in one place so every stage and the CLI agree.
 
-Per dataset schema `<dataset>`:
-  raw                   landing rows as the CSV reader parsed them into the spec's types (plus lineage columns)
-  cleaned               typed, validated rows
+Per dataset schema `<dataset>` (the raw layer is the registered landing files themselves):
+  cleaned               typed, validated rows: a view over one table per partition (cleaned__<partition>)
+  cleaned_partitions    which partitions `cleaned` holds, and when each was published
   features              model-ready rows (the feature transformer's output + target + key)
   quarantine            rows that could not be kept: file, line, column, reason, the raw record
-  ingestion_contracts   per file: the dialect and columns that were read, and its content hash
+  ingestion_contracts   per partition: its raw file (path, content hash), dialect, columns, rows read
   file_versions         every distinct content ever ingested under a partition (file name), with its archived copy
 """
 
@@ -57,15 +57,8 @@ def sql_type(column: ColumnSpec) -> str:
 def ensure_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     """Create the dataset's schema and bookkeeping tables if missing (idempotent)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(spec.name)}")
-    raw_cols = ", ".join(f"{q(c.name)} {READ_TYPES[c.type]}" for c in spec.columns)
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {table(spec, 'raw')} ({raw_cols}, _partition VARCHAR, "
-        "_source_file VARCHAR, _source_line BIGINT, _ingested_at TIMESTAMP)"
-    )
-    typed_cols = ", ".join(f"{q(c.name)} {sql_type(c)}" for c in spec.columns)
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {table(spec, 'cleaned')} ({typed_cols}, _partition VARCHAR, "
-        "_source_file VARCHAR, _source_line BIGINT, _ingested_at TIMESTAMP)"
+        f"CREATE TABLE IF NOT EXISTS {table(spec, 'cleaned_partitions')} (_partition VARCHAR, cleaned_at TIMESTAMP)"
     )
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {table(spec, 'quarantine')} (_partition VARCHAR, stage VARCHAR, "
@@ -74,13 +67,22 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     )
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {table(spec, 'ingestion_contracts')} (_partition VARCHAR, "
-        "source_file VARCHAR, content_hash VARCHAR, size_bytes BIGINT, contract JSON, rows_read BIGINT, "
-        "ingested_at TIMESTAMP)"
+        "source_file VARCHAR, source_path VARCHAR, content_hash VARCHAR, size_bytes BIGINT, contract JSON, "
+        "column_names JSON, rows_read BIGINT, ingested_at TIMESTAMP)"
     )
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {table(spec, 'file_versions')} (_partition VARCHAR, content_hash VARCHAR, "
         "size_bytes BIGINT, first_ingested_at TIMESTAMP, archived_copy VARCHAR)"
     )
+    ensure_cleaned_view(con, spec)
+
+
+def ensure_cleaned_view(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
+    """Create the (empty) `cleaned` view on first use, so readers never meet a missing table."""
+    if not table_exists(con, spec, "cleaned"):
+        from mlops_assets.cleaning import refresh_cleaned_view
+
+        refresh_cleaned_view(con, spec)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, name: str) -> bool:

@@ -112,7 +112,11 @@ def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
     assert summary["rows_cleaned"] is None  # cleaned never ran
     with Warehouse(path=str(runner.home.warehouse)).connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM wine_quality.cleaned WHERE _partition = 'white-comma.csv'").fetchone()[0] == 0
-        assert con.execute("SELECT count(*) FROM wine_quality.raw WHERE _partition = 'white-comma.csv'").fetchone()[0] == 4898
+        registered = con.execute("SELECT content_hash, rows_read FROM wine_quality.ingestion_contracts "
+                                 "WHERE _partition = 'white-comma.csv'").fetchone()
+    assert registered[0] == summary["content_hash"] and registered[1] is None  # kept, hashed, never read
+    assert (runner.home.landing("wine_quality") / "white-comma.csv").exists()
+    assert (runner.home.root / "archive" / "wine_quality" / "white-comma.csv").is_dir()
 
 
 def test_a_column_that_turns_to_text_is_a_contract_difference(runner, specs, tmp_path):

@@ -62,8 +62,8 @@ def test_load_corpus_file(case: Case, corpus, con):
     assert result.table == "landed" and result.seconds > 0
 
     assert _schema(con, "landed") == [(c, "VARCHAR") for c in dialect.columns] + [
-        ("_source_line", "BIGINT"),
         ("_source_file", "VARCHAR"),
+        ("_source_line", "BIGINT"),
     ]
     assert con.execute("SELECT count(*), count(DISTINCT _source_line) FROM landed").fetchall() == [
         (case.rows_loaded, case.rows_loaded)

@@ -29,7 +29,7 @@ def test_every_asset_of_both_datasets_is_materialized(platform, instance, specs)
 
 def test_transactions_rows_flow_through_without_loss(platform, warehouse):
     with warehouse.connect(read_only=True) as con:
-        counts = dict(con.execute("SELECT _partition, count(*) FROM transactions.raw GROUP BY 1").fetchall())
+        counts = dict(con.execute("SELECT _partition, rows_read FROM transactions.ingestion_contracts").fetchall())
         cleaned = con.execute("SELECT count(*) FROM transactions.cleaned").fetchone()[0]
         quarantined = con.execute("SELECT count(*) FROM transactions.quarantine").fetchone()[0]
         features = con.execute("SELECT count(*) FROM transactions.features").fetchone()[0]
@@ -55,8 +55,9 @@ def test_wine_files_are_read_as_semicolon_files_with_all_columns(platform, wareh
         assert len(contract["columns"]) == 12
     assert quality == (3, 9)
     raw = latest_metadata(instance, "wine_quality", "raw")
-    assert raw["rows_read"] == WINE_ROWS["winequality-white.csv"]
-    assert raw["content_hash"].startswith("sha256:")
+    assert raw["content_hash"].startswith("sha256:") and raw["encoding"] == "utf-8"
+    cleaned = latest_metadata(instance, "wine_quality", "cleaned")
+    assert cleaned["rows_in"] == cleaned["rows_cleaned"] == WINE_ROWS["winequality-white.csv"]
 
 
 def test_features_table_is_what_the_registered_pipeline_computes(platform, warehouse, tracking, specs):
@@ -144,4 +145,6 @@ def test_running_the_demo_twice_is_safe(platform, warehouse, specs):
     platform.ingest(specs["transactions"], "2026-01-01")
     with warehouse.connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM wine_quality.cleaned WHERE _partition='winequality-red.csv'").fetchone()[0] == 1599
-        assert con.execute("SELECT count(*) FROM transactions.raw WHERE _partition='2026-01-01'").fetchone()[0] == DEMO_ROWS_PER_DAY
+        assert con.execute("SELECT count(*) FROM transactions.cleaned WHERE _partition='2026-01-01'").fetchone()[0] == DEMO_ROWS_PER_DAY
+        assert con.execute("SELECT count(*) FROM transactions.ingestion_contracts").fetchone()[0] == DEMO_DAYS + DEMO_DRIFT_DAYS
+        assert con.execute("SELECT count(*) FROM wine_quality.file_versions").fetchone()[0] == 2

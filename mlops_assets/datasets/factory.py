@@ -13,12 +13,12 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from mlops_assets.cleaning import clean_partition, pandera_schema, validate_with_pandera
+from mlops_assets.cleaning import clean_partition, pandera_schema, partition_table
 from mlops_assets.datasets.spec import SHIPPED_DATA_DIR, DatasetSpec
 from mlops_assets.features import build_features_partition
 from mlops_assets.ingest.dialect import UnreadableFile
 from mlops_assets.ingest.contract import contract_differences, established_contract
-from mlops_assets.ingest.landing import first_contract, ingest_file
+from mlops_assets.ingest.landing import first_contract, register_file
 from mlops_assets.resources import BentoStore, HomeResource, MlflowTracking, Warehouse
 from mlops_assets.warehouse_tables import table
 
@@ -82,8 +82,8 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
         partitions_def=partitions_def,
         group_name=name,
         kinds={"csv", "duckdb"},
-        description=f"Landing CSV of {name}, read with its sniffed dialect into `{name}.raw` (text, as read).",
-        metadata={"dagster/table_name": f"warehouse.{name}.raw"},
+        description=f"The landing CSV of {name} registered as raw data: sniffed dialect, header matched to the spec, "
+        "content hash, every version kept; its ingestion contract is checked against the dataset's.",
         check_specs=[
             dg.AssetCheckSpec(
                 "matches_established_contract", asset=key("raw"), blocking=True,
@@ -108,37 +108,33 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
         archive = home.home.root / "archive" / name if spec.source.kind == "file_drop" else None
         try:
             with warehouse.connect() as con:
-                ingest = ingest_file(con, spec, path, partition, archive_dir=archive)
+                raw_file = register_file(con, spec, path, partition, archive_dir=archive)
                 first = first_contract(con, spec, exclude_partition=partition)
         except UnreadableFile as exc:
             raise dg.Failure(description=str(exc), metadata={"file": dg.MetadataValue.path(str(path))}, allow_retries=False) from None
-        contract = ingest.dialect.to_metadata()
+        contract = raw_file.dialect.to_metadata()
         established = established_contract(first[1] if first else None, spec.contract)
         differences = contract_differences(contract, established) if established else []
         against = first[0] if first else "the spec's pinned contract"
-        if ingest.version > 1 and ingest.previous_hash:
-            context.log.warning(f"{path.name}: content changed since the last ingest; version {ingest.version} replaces "
-                                f"{ingest.previous_hash[:19]} (earlier versions kept in {archive})")
+        if raw_file.previous_hash:
+            context.log.warning(f"{path.name}: content changed since the last ingest; version {raw_file.version} replaces "
+                                f"{raw_file.previous_hash[:19]} (every version is kept in {archive})")
         return dg.MaterializeResult(
             metadata={
                 "file": dg.MetadataValue.path(str(path)),
-                "content_hash": ingest.content_hash,
-                "size_bytes": ingest.size_bytes,
-                "rows_read": ingest.rows_read,
-                "rows_loaded": ingest.rows_loaded,
-                "rows_rejected": ingest.rows_rejected,
-                "delimiter": repr(ingest.dialect.delimiter),
-                "encoding": ingest.dialect.encoding,
-                "header": ingest.dialect.has_header,
+                "content_hash": raw_file.content_hash,
+                "size_bytes": raw_file.size_bytes,
+                "delimiter": repr(raw_file.dialect.delimiter),
+                "encoding": raw_file.dialect.encoding,
+                "header": raw_file.dialect.has_header,
+                "sample_rows": raw_file.dialect.sample_rows,
                 "ingestion_contract": dg.MetadataValue.json(contract),
-                "seconds": round(ingest.seconds, 3),
-                "dagster/row_count": ingest.rows_loaded,
-                "file_version": ingest.version,
-                "previous_hash": ingest.previous_hash or "",
-                **({"archived_copy": dg.MetadataValue.path(str(ingest.archived_copy))} if ingest.archived_copy else {}),
-                **({"ignored_columns": dg.MetadataValue.json(ingest.ignored_columns)} if ingest.ignored_columns else {}),
+                "file_version": raw_file.version,
+                "previous_hash": raw_file.previous_hash or "",
+                **({"archived_copy": dg.MetadataValue.path(str(raw_file.archived_copy))} if raw_file.archived_copy else {}),
+                **({"ignored_columns": dg.MetadataValue.json(raw_file.ignored_columns)} if raw_file.ignored_columns else {}),
             },
-            data_version=dg.DataVersion(ingest.content_hash),
+            data_version=dg.DataVersion(raw_file.content_hash),
             check_results=[
                 dg.AssetCheckResult(
                     check_name="matches_established_contract",
@@ -156,7 +152,8 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
         partitions_def=partitions_def,
         group_name=name,
         kinds={"duckdb", "pandera"},
-        description=f"Typed rows of {name} that pass the spec's checks (pandera-validated); the rest is quarantined.",
+        description=f"Typed rows of {name} read from the raw file in one scan that pass the spec's checks "
+        "(pandera-validated); every other row is quarantined with file, line, column and reason.",
         metadata={"dagster/column_schema": column_schema.value, "dagster/table_name": f"warehouse.{name}.cleaned"},
         check_specs=[
             dg.AssetCheckSpec("rows_conserved", asset=key("cleaned"), blocking=True,
@@ -168,11 +165,11 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
     def cleaned(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         partition = context.partition_key
         with warehouse.connect() as con:
-            result = clean_partition(con, spec, partition)
-            validated = validate_with_pandera(con, spec, partition)
-            preview = con.execute(
-                f"SELECT * EXCLUDE (_ingested_at) FROM {table(spec, 'cleaned')} WHERE _partition = ? LIMIT 5", [partition]
-            ).df()
+            try:
+                result = clean_partition(con, spec, partition)
+            except UnreadableFile as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            preview = con.execute(f"SELECT * FROM {partition_table(spec, partition)} LIMIT 5").df()
         share = result.rows_quarantined / result.rows_in if result.rows_in else 0.0
         reasons = "\n".join(f"| {why} | {count} |" for why, count in result.quarantine_reasons.items())
         return dg.MaterializeResult(
@@ -181,7 +178,7 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
                 "rows_cleaned": result.rows_cleaned,
                 "rows_quarantined": result.rows_quarantined,
                 "quarantine_share": share,
-                "rows_validated_by_pandera": validated,
+                "rows_validated_by_pandera": result.rows_validated,
                 "quarantine_reasons": dg.MetadataValue.md("| column: reason | rows |\n|---|---|\n" + reasons) if reasons else "none",
                 "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
                 "dagster/row_count": result.rows_cleaned,

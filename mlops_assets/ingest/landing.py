@@ -1,8 +1,10 @@
-"""Landing zone -> `raw`: read a file as sniffed, parsed into the spec's types in the same scan.
+"""Landing zone -> `raw`: register a file as the dataset's raw data for a partition.
 
-Records the CSV reader cannot take (ragged rows, undecodable lines, a value that does not parse as
-its column's type) go to quarantine here with line, column and reason, so nothing read is ever
-dropped silently. Business checks (ranges, allowed values, keys) are cleaning's job.
+The raw layer is the landing files themselves, immutable once registered: `raw` sniffs the file
+(dialect, encoding, header, columns), matches its header to the spec, hashes it, keeps a copy of
+every version of a dropped file, and records all of that as the file's ingestion contract. It does
+not copy rows: `cleaned` reads the registered file once, parsing and checking in the same scan,
+which is what keeps raw-to-cleaned close to a bare DuckDB load.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -24,27 +27,35 @@ from mlops_assets.ingest.dialect import (
     normalize_column_name,
     sniff_csv,
 )
-from mlops_assets.ingest.loader import load_csv
-from mlops_assets.warehouse_tables import NULL_TOKENS, READ_TYPES, ensure_tables, q, table
+from mlops_assets.warehouse_tables import ensure_tables, table
 
 
 @dataclass
-class RawIngest:
-    """What one file contributed to `raw`: the numbers a person checks after an ingest."""
+class RawFile:
+    """One registered file: what a person checks after a file lands."""
 
     partition: str
     path: Path
     dialect: CsvDialect
     content_hash: str
     size_bytes: int
-    rows_read: int
-    rows_loaded: int
-    rows_rejected: int
-    seconds: float
+    column_names: list[str]
     ignored_columns: list[str] = field(default_factory=list)
     version: int = 1
     previous_hash: str | None = None
     archived_copy: Path | None = None
+
+
+@dataclass
+class RegisteredFile:
+    """What `cleaned` needs to read a partition exactly as `raw` registered it."""
+
+    partition: str
+    path: Path
+    name: str  # the file's name as it landed (`path` may be an archived copy)
+    content_hash: str
+    dialect: CsvDialect
+    column_names: list[str]
 
 
 def file_digest(path: Path) -> str:
@@ -53,11 +64,19 @@ def file_digest(path: Path) -> str:
         return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def dialect_from_metadata(data: dict[str, Any]) -> CsvDialect:
+    fields = {k: v for k, v in data.items() if k in CsvDialect.__dataclass_fields__}
+    fields["columns"] = tuple(fields["columns"])
+    fields["warnings"] = tuple(fields.get("warnings", ()))
+    return CsvDialect(**fields)
+
+
 def map_columns(spec: DatasetSpec, path: Path, dialect: CsvDialect) -> tuple[list[str], list[str]]:
     """Name each file column after its spec column; returns (names for the file's columns, ignored).
 
     Header files match on normalized names (case, spaces, accents); header-less files match by
-    position when the column count equals the spec's.
+    position when the column count equals the spec's. Extra columns are carried as `_extra_<i>`
+    and ignored (the contract check reports them).
     """
     expected = [c.header for c in spec.columns]
     if not dialect.has_header:
@@ -75,7 +94,7 @@ def map_columns(spec: DatasetSpec, path: Path, dialect: CsvDialect) -> tuple[lis
     names, ignored = [], []
     for position, column in enumerate(dialect.columns):
         spec_name = by_header.get(normalize_column_name(column))
-        if spec_name is None:
+        if spec_name is None or spec_name in names:
             ignored.append(column)
             spec_name = f"_extra_{position}"
         names.append(spec_name)
@@ -111,7 +130,9 @@ def _record_version(
     if archive_dir is not None:
         archived_copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{path.suffix}"
         archived_copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, archived_copy)
+        tmp = archived_copy.with_name(archived_copy.name + ".part")
+        shutil.copyfile(path, tmp)
+        tmp.replace(archived_copy)
     con.execute(
         f"INSERT INTO {table(spec, 'file_versions')} VALUES (?, ?, ?, ?, ?)",
         [partition, content_hash, size, now, str(archived_copy) if archived_copy else None],
@@ -119,13 +140,14 @@ def _record_version(
     return len(history) + 1, archived_copy
 
 
-def ingest_file(
+def register_file(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, partition: str, *, archive_dir: Path | None = None
-) -> RawIngest:
-    """Replace `partition` in `<dataset>.raw` with the rows of `path`; record its contract and rejects.
+) -> RawFile:
+    """Make `path` the raw data of `partition`: sniff, match the header, hash, version, record the contract.
 
     With `archive_dir`, every distinct content of the partition is kept there (file drops: a changed
-    file under the same name is a new version, the old one stays readable).
+    file under the same name is a new version, the old one stays readable). Raises UnreadableFile
+    with a one-line reason for files that cannot be this dataset.
     """
     path = Path(path)
     if not path.exists():
@@ -134,53 +156,53 @@ def ingest_file(
     dialect = sniff_csv(path, expected_columns=[c.header for c in spec.columns])
     names, ignored = map_columns(spec, path, dialect)
     content_hash = file_digest(path)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     ensure_tables(con, spec)
-    staging = f"{q(spec.name)}.{q('_staging_raw')}"
-    read_types = {c.name: READ_TYPES[c.type] for c in spec.columns}
-    result = load_csv(con, path, dialect, staging, columns=names, column_types=read_types, null_tokens=NULL_TOKENS)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    select_cols = ", ".join(q(c.name) for c in spec.columns)
     previous = con.execute(
         f"SELECT content_hash FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
     ).fetchone()
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {table(spec, 'raw')} WHERE _partition = ?", [partition])
-        con.execute(
-            f"INSERT INTO {table(spec, 'raw')} SELECT {select_cols}, ? AS _partition, _source_file, "
-            f"_source_line, ? AS _ingested_at FROM {staging}",
-            [partition, now],
-        )
-        con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ?", [partition])
-        if result.rejects:
-            con.executemany(
-                f"INSERT INTO {table(spec, 'quarantine')} VALUES (?, 'raw', ?, ?, ?, ?, ?, ?)",
-                [[partition, path.name, r.line, r.column, r.reason, r.raw, now] for r in result.rejects],
-            )
+        version, archived = _record_version(con, spec, partition, path, content_hash, size, archive_dir, now)
         con.execute(f"DELETE FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition])
         con.execute(
-            f"INSERT INTO {table(spec, 'ingestion_contracts')} VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [partition, path.name, content_hash, size, json.dumps(dialect.to_metadata()), result.rows_read, now],
+            f"INSERT INTO {table(spec, 'ingestion_contracts')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [partition, path.name, str(archived or path), content_hash, size,
+             json.dumps(dialect.to_metadata()), json.dumps(names), None, now],
         )
-        version, archived = _record_version(con, spec, partition, path, content_hash, size, archive_dir, now)
-        con.execute(f"DROP TABLE {staging}")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return RawIngest(
+    return RawFile(
         partition=partition,
         path=path,
         dialect=dialect,
         content_hash=content_hash,
         size_bytes=size,
-        rows_read=result.rows_read,
-        rows_loaded=result.rows_loaded,
-        rows_rejected=len(result.rejects),
-        seconds=result.seconds,
+        column_names=names,
         ignored_columns=ignored,
         version=version,
         previous_hash=previous[0] if previous and previous[0] != content_hash else None,
         archived_copy=archived,
     )
+
+
+def registered_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> RegisteredFile:
+    """The file `raw` registered for `partition`, checked to still hold the registered bytes."""
+    row = con.execute(
+        f"SELECT source_path, content_hash, contract, column_names, source_file FROM {table(spec, 'ingestion_contracts')} "
+        "WHERE _partition = ?",
+        [partition],
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"{spec.name}: partition {partition!r} has no raw file; materialize {spec.name}/raw first")
+    path = Path(row[0])
+    if not path.exists():
+        raise UnreadableFile(path, f"{path}: the registered raw file is gone; restore it or re-materialize {spec.name}/raw")
+    if file_digest(path) != row[1]:
+        raise UnreadableFile(
+            path, f"{path.name}: changed since {spec.name}/raw registered it; re-materialize {spec.name}/raw first"
+        )
+    return RegisteredFile(partition, path, row[4], row[1], dialect_from_metadata(json.loads(row[2])), json.loads(row[3]))
