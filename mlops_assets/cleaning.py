@@ -79,12 +79,11 @@ def _checks(column: ColumnSpec) -> list[tuple[str, str]]:
 
 
 def _typed(column: ColumnSpec) -> str:
-    """Read column -> `cleaned` column: integers become BIGINT, category labels lose stray spaces."""
+    """Stored column -> `cleaned` column: integers are stored as checked-integral DOUBLEs (as read) and
+    exposed as BIGINT, which costs nothing per read and saves rewriting the column at load."""
     c = q(column.name)
     if column.type == "integer":
         return f"CAST({c} AS BIGINT) AS {c}"
-    if column.type == "category":
-        return f"trim({c}) AS {c}"
     return c
 
 
@@ -105,10 +104,10 @@ def partition_table(spec: DatasetSpec, partition: str) -> str:
 
 def refresh_cleaned_view(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     """`<dataset>.cleaned`: every cleaned partition, typed, with its partition key and load time."""
-    columns = ", ".join(q(c.name) for c in spec.columns)
     parts = con.execute(
         f"SELECT _partition, cleaned_at FROM {table(spec, 'cleaned_partitions')} ORDER BY _partition"
     ).fetchall()
+    columns = ", ".join(_typed(c) for c in spec.columns)
     selects = [
         f"SELECT {columns}, {_literal(partition)} AS _partition, _source_file, _source_line, "
         f"TIMESTAMP '{cleaned_at.isoformat(sep=' ')}' AS _ingested_at FROM {partition_table(spec, partition)}"
@@ -156,14 +155,24 @@ def _check_and_publish(
     duplicates = "_clean_duplicates"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {duplicates} (_source_line BIGINT, first_line BIGINT)")
     if spec.key:
+        # Group 64-bit hashes, not strings (several times cheaper on millions of keys); the few
+        # candidate hashes are then resolved on the exact key, so a collision never quarantines a row.
         key = q(spec.key)
         con.execute(
             f"""INSERT INTO {duplicates}
                 SELECT _source_line, first_line FROM (
                     SELECT _source_line, min(_source_line) OVER (PARTITION BY {key}) AS first_line
-                    FROM {stage} WHERE {key} IN (SELECT {key} FROM {stage} GROUP BY {key} HAVING count(*) > 1)
+                    FROM {stage}
+                    WHERE hash({key}) IN (SELECT hash({key}) AS h FROM {stage} GROUP BY h HAVING count(*) > 1)
                 ) WHERE _source_line <> first_line"""
         )
+    failing = "_clean_failing"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {failing} AS
+            SELECT _source_line FROM {stage} WHERE {any_failure}
+            UNION SELECT _source_line FROM {duplicates}"""
+    )
+    n_failing = con.execute(f"SELECT count(*) FROM {failing}").fetchone()[0]
     reasons = [
         f"CASE WHEN coalesce({cond}, false) THEN '{name}: ' || {reason} END"
         for name, pairs in checks.items() for cond, reason in pairs
@@ -184,17 +193,16 @@ def _check_and_publish(
                 f"INSERT INTO {table(spec, 'quarantine')} VALUES (?, 'read', ?, ?, ?, ?, ?, ?)",
                 [[partition, source.name, r.line, r.column, r.reason, r.raw, now] for r in read.rejects],
             )
-        con.execute(
-            f"""INSERT INTO {table(spec, 'quarantine')}
-                SELECT $partition, 'clean', r._source_file, r._source_line, coalesce({', '.join(first_bad)}),
-                       concat_ws('; ', {', '.join(reasons + [dup_reason])}), {record}, $now
-                FROM {stage} AS r LEFT JOIN {duplicates} AS d USING (_source_line)
-                WHERE ({any_failure}) OR d.first_line IS NOT NULL""",
-            {"partition": partition, "now": now},
-        )
-        con.execute(
-            f"DELETE FROM {stage} WHERE ({any_failure}) OR _source_line IN (SELECT _source_line FROM {duplicates})"
-        )
+        if n_failing:  # a clean file skips both scans
+            con.execute(
+                f"""INSERT INTO {table(spec, 'quarantine')}
+                    SELECT $partition, 'clean', r._source_file, r._source_line, coalesce({', '.join(first_bad)}),
+                           concat_ws('; ', {', '.join(reasons + [dup_reason])}), {record}, $now
+                    FROM {stage} AS r SEMI JOIN {failing} AS f USING (_source_line)
+                    LEFT JOIN {duplicates} AS d USING (_source_line)""",
+                {"partition": partition, "now": now},
+            )
+            con.execute(f"DELETE FROM {stage} WHERE _source_line IN (SELECT _source_line FROM {failing})")
         _finish_types(con, spec, stage)
         validated = _validate_with_pandera(con, spec, stage)
         con.execute(f"DROP TABLE IF EXISTS {target}")
@@ -211,21 +219,20 @@ def _check_and_publish(
         raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {duplicates}")
+        con.execute(f"DROP TABLE IF EXISTS {failing}")
     result = summarize_partition(con, spec, partition)
     result.rows_validated = validated
     return result
 
 
 def _finish_types(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str) -> None:
-    """Give the checked staging table its final shape: integers as BIGINT, tidy labels, no extra columns."""
+    """Give the checked staging table its final shape: tidy labels, no extra columns."""
     existing = [r[0] for r in con.execute(f"DESCRIBE {stage}").fetchall()]
     for column in existing:
         if column.startswith("_extra_"):
             con.execute(f"ALTER TABLE {stage} DROP COLUMN {q(column)}")
     for column in spec.columns:
-        if column.type == "integer":
-            con.execute(f"ALTER TABLE {stage} ALTER COLUMN {q(column.name)} SET DATA TYPE BIGINT")
-        elif column.type == "category":
+        if column.type == "category":
             c = q(column.name)
             con.execute(f"UPDATE {stage} SET {c} = trim({c}) WHERE {c} <> trim({c})")
 
@@ -264,7 +271,7 @@ def _validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, so
     Raises `pandera.errors.SchemaErrors` naming the failing column and check. Returns rows validated.
     """
     schema = pandera_schema(spec)
-    cols = ", ".join(q(c.name) for c in spec.columns)
+    cols = ", ".join(_typed(c) for c in spec.columns)
     reader = con.sql(f"SELECT {cols} FROM {source}").to_arrow_reader(VALIDATION_BATCH_ROWS)
     validated = 0
     for batch in reader:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_assets.datasets.spec import SHIPPED_DATA_DIR
 from mlops_assets.ingest.dialect import (
     CsvDialect,
     UnreadableFile,
@@ -18,7 +19,7 @@ from mlops_assets.ingest.dialect import (
 )
 from mlops_assets_tests.csv_corpus import CASES, Case, build_corpus
 
-WINE_DIR = Path(__file__).resolve().parents[2] / "shared/datasets/wine-quality"
+WINE_DIR = SHIPPED_DATA_DIR / "wine_quality"  # the UCI files exactly as distributed
 WINE_COLUMNS = (
     "fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides",
     "free sulfur dioxide", "total sulfur dioxide", "density", "pH", "sulphates", "alcohol", "quality",
@@ -36,8 +37,6 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def wine_dir() -> Path:
-    if not WINE_DIR.is_dir():
-        pytest.skip(f"wine-quality dataset directory not found: {WINE_DIR}")
     return WINE_DIR
 
 

@@ -11,11 +11,12 @@ import duckdb
 import pandas as pd
 import pytest
 
+from mlops_assets.datasets.spec import SHIPPED_DATA_DIR
 from mlops_assets.ingest.dialect import normalize_column_name, sniff_csv
 from mlops_assets.ingest.loader import MAX_LINE_BYTES, load_csv, transcode_to_utf8
 from mlops_assets_tests.csv_corpus import CASES, Case, build_corpus
 
-WINE_DIR = Path(__file__).resolve().parents[2] / "shared/datasets/wine-quality"
+WINE_DIR = SHIPPED_DATA_DIR / "wine_quality"  # the UCI files exactly as distributed
 WINE_ROWS = {"winequality-red.csv": 1599, "winequality-white.csv": 4898}
 
 OK_CASES = [c for c in CASES if c.ok]
@@ -28,8 +29,6 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def wine_dir() -> Path:
-    if not WINE_DIR.is_dir():
-        pytest.skip(f"wine-quality dataset directory not found: {WINE_DIR}")
     return WINE_DIR
 
 
@@ -109,7 +108,7 @@ def test_wine_loads_every_row_as_text(name, wine_dir, con):
 
 
 def test_wine_with_spec_names_into_a_quoted_schema_table(wine_dir, tmp_path):
-    """How the raw asset calls it: spec column names, a schema-qualified quoted table, a database file."""
+    """How the cleaned asset calls it: spec column names, a schema-qualified quoted table, a database file."""
     path = wine_dir / "winequality-red.csv"
     dialect = sniff_csv(path)
     names = [normalize_column_name(c) for c in dialect.columns]

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from mlops_assets.cleaning import clean_partition, pandera_schema, partition_table
+from mlops_assets.cleaning import clean_partition, pandera_schema
 from mlops_assets.datasets.spec import SHIPPED_DATA_DIR, DatasetSpec
 from mlops_assets.features import build_features_partition
 from mlops_assets.ingest.dialect import UnreadableFile
@@ -169,7 +169,9 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
                 result = clean_partition(con, spec, partition)
             except UnreadableFile as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
-            preview = con.execute(f"SELECT * FROM {partition_table(spec, partition)} LIMIT 5").df()
+            preview = con.execute(
+                f"SELECT * EXCLUDE (_ingested_at) FROM {table(spec, 'cleaned')} WHERE _partition = ? LIMIT 5", [partition]
+            ).df()
         share = result.rows_quarantined / result.rows_in if result.rows_in else 0.0
         reasons = "\n".join(f"| {why} | {count} |" for why, count in result.quarantine_reasons.items())
         return dg.MaterializeResult(

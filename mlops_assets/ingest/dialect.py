@@ -622,13 +622,17 @@ def _column_type(kinds: set[str]) -> str:
 
 def _column_kinds(rows: list[list[str]], width: int, integer: re.Pattern, real: re.Pattern) -> list[set[str]]:
     kinds: list[set[str]] = [set() for _ in range(width)]
+    open_columns = list(range(width))
     for row in rows:
         if len(row) != width:
             continue
-        for i, value in enumerate(row):
-            kind = _classify(value, integer, real)
+        for i in open_columns:
+            kind = _classify(row[i], integer, real)
             if kind:
                 kinds[i].add(kind)
+        # A column seen with text stays text whatever follows: stop classifying it.
+        if any("string" in kinds[i] for i in open_columns):
+            open_columns = [i for i in open_columns if "string" not in kinds[i]]
     return kinds
 
 
