@@ -237,13 +237,6 @@ def _finish_types(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str)
             con.execute(f"UPDATE {stage} SET {c} = trim({c}) WHERE {c} <> trim({c})")
 
 
-def drop_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> None:
-    """Remove one partition from `cleaned` (its table and its entry in the view)."""
-    con.execute(f"DROP TABLE IF EXISTS {partition_table(spec, partition)}")
-    con.execute(f"DELETE FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition])
-    refresh_cleaned_view(con, spec)
-
-
 def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> CleanResult:
     """Counts for one partition as stored: rows read from the file, cleaned, quarantined (by reason)."""
     rows_in = con.execute(
