@@ -132,15 +132,16 @@ def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
                 continue
             digest = file_digest(path)
             cursor[path.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": digest}
-            if seen and seen["hash"] == digest:
-                continue  # touched or re-dropped with identical content
+            known = seen["hash"] if seen else _last_ingested_hash(context.instance, dataset.key("raw"), path.name)
+            if known == digest:
+                continue  # touched, re-dropped with identical content, or already ingested (CLI, demo)
             if not context.instance.has_dynamic_partition(partitions.name, path.name) and path.name not in new_keys:
                 new_keys.append(path.name)
             requests.append(
                 dg.RunRequest(
                     partition_key=path.name,
                     run_key=f"{path.name}:{digest}",
-                    tags={"mlops/content_hash": digest, "mlops/change": "changed" if seen else "new"},
+                    tags={"mlops/content_hash": digest, "mlops/change": "changed" if known else "new"},
                 )
             )
         return dg.SensorResult(
@@ -153,6 +154,17 @@ def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
         )
 
     return _sensor
+
+
+def _last_ingested_hash(instance: dg.DagsterInstance, raw_key: dg.AssetKey, partition: str) -> str | None:
+    """The content hash `raw` last registered for this partition, whoever ran it."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=raw_key, asset_partitions=[partition]), limit=1, ascending=False
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    value = records[0].asset_materialization.metadata.get("content_hash")
+    return value.value if value is not None else None
 
 
 def landing_sensors(datasets: list[DatasetDefinitions]) -> list[dg.SensorDefinition]:

@@ -197,6 +197,27 @@ def test_landing_sensor_registers_new_files_ignores_identical_ones_and_versions_
         assert not third.dynamic_partitions_requests
 
 
+def test_landing_sensor_skips_a_file_already_ingested_by_the_cli(runner, specs):
+    """A fresh sensor cursor (e.g. a new `dagster dev`) does not re-ingest what is already in."""
+    from mlops_assets.automation import landing_sensor
+    from mlops_assets.definitions import build_datasets
+    from mlops_assets.ingest_command import ingest
+
+    spec = specs["wine_quality"]
+    assert ingest(runner, spec, shipped_file(spec, "winequality-red.csv"))["ok"]
+    landed = runner.home.landing("wine_quality") / "winequality-red.csv"
+    _age(landed)
+    sensor = landing_sensor(next(d for d in build_datasets(specs) if d.spec.name == "wine_quality"))
+    home = HomeResource(root=str(runner.home.root))
+    result = sensor(dg.build_sensor_context(instance=runner.instance, resources={"home": home}))
+    assert not result.run_requests
+    # Changed bytes under the same name still are a new version.
+    landed.write_bytes(landed.read_bytes() + GOOD.encode() + b"\r\n")
+    _age(landed)
+    changed = sensor(dg.build_sensor_context(instance=runner.instance, resources={"home": home}, cursor=result.cursor))
+    assert [r.tags["mlops/change"] for r in changed.run_requests] == ["changed"]
+
+
 def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mlops_assets.cli", *args],
