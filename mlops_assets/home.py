@@ -91,3 +91,4 @@ class MlopsHome:
         os.environ.setdefault("BENTOML_HOME", str(self.bentoml_home))
         os.environ.setdefault("MLFLOW_TRACKING_URI", self.tracking_uri)
         os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
