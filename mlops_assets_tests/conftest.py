@@ -79,3 +79,19 @@ def tracking(home):
     from mlops_assets.resources import MlflowTracking
 
     return MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    """The awkward-CSV corpus, written once per session."""
+    from mlops_assets_tests.csv_corpus import build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("csv_corpus"))
+
+
+@pytest.fixture(scope="session")
+def wine_dir() -> Path:
+    """The UCI wine files exactly as distributed (shipped in the repo)."""
+    from mlops_assets.datasets.spec import SHIPPED_DATA_DIR
+
+    return SHIPPED_DATA_DIR / "wine_quality"

@@ -151,7 +151,7 @@ CASES: tuple[Case, ...] = (
     # ---- encodings
     Case(
         "utf8_bom",
-        codecs.BOM_UTF8 + "Résumé,prix\nCafé crème,3.5\nThé,2\n".encode("utf-8"),
+        codecs.BOM_UTF8 + "Résumé,prix\nCafé crème,3.5\nThé,2\n".encode(),
         delimiter=",",
         encoding="utf-8-sig",
         columns=("Résumé", "prix"),

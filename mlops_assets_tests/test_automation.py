@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -78,7 +77,9 @@ def test_schedules_target_ingest_monitoring_and_retrain(defs):
 def test_asset_graph_has_lineage_for_both_datasets(defs):
     graph = defs.resolve_asset_graph()
     for dataset in ("transactions", "wine_quality"):
-        key = lambda s: dg.AssetKey([dataset, s])  # noqa: E731
+        def key(stage: str, dataset: str = dataset) -> dg.AssetKey:
+            return dg.AssetKey([dataset, stage])
+
         assert graph.get(key("cleaned")).parent_keys == {key("raw")}
         assert graph.get(key("model")).parent_keys == {key("features")}
         assert graph.get(key("drift_report")).parent_keys == {key("cleaned"), key("model")}

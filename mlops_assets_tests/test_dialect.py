@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from mlops_assets.datasets.spec import SHIPPED_DATA_DIR
 from mlops_assets.ingest.dialect import (
     CsvDialect,
     UnreadableFile,
@@ -17,9 +16,8 @@ from mlops_assets.ingest.dialect import (
     normalize_column_name,
     sniff_csv,
 )
-from mlops_assets_tests.csv_corpus import CASES, Case, build_corpus
+from mlops_assets_tests.csv_corpus import CASES, Case
 
-WINE_DIR = SHIPPED_DATA_DIR / "wine_quality"  # the UCI files exactly as distributed
 WINE_COLUMNS = (
     "fixed acidity", "volatile acidity", "citric acid", "residual sugar", "chlorides",
     "free sulfur dioxide", "total sulfur dioxide", "density", "pH", "sulphates", "alcohol", "quality",
@@ -28,16 +26,6 @@ WINE_ROWS = {"winequality-red.csv": 1599, "winequality-white.csv": 4898}
 
 OK_CASES = [c for c in CASES if c.ok]
 BAD_CASES = [c for c in CASES if not c.ok]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> dict[str, Path]:
-    return build_corpus(tmp_path_factory.mktemp("csv_corpus"))
-
-
-@pytest.fixture(scope="module")
-def wine_dir() -> Path:
-    return WINE_DIR
 
 
 def _sniff(case: Case, path: Path, **kwargs) -> CsvDialect:

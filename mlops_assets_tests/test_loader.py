@@ -11,25 +11,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from mlops_assets.datasets.spec import SHIPPED_DATA_DIR
 from mlops_assets.ingest.dialect import normalize_column_name, sniff_csv
 from mlops_assets.ingest.loader import MAX_LINE_BYTES, load_csv, transcode_to_utf8
-from mlops_assets_tests.csv_corpus import CASES, Case, build_corpus
+from mlops_assets_tests.csv_corpus import CASES, Case
 
-WINE_DIR = SHIPPED_DATA_DIR / "wine_quality"  # the UCI files exactly as distributed
 WINE_ROWS = {"winequality-red.csv": 1599, "winequality-white.csv": 4898}
 
 OK_CASES = [c for c in CASES if c.ok]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> dict[str, Path]:
-    return build_corpus(tmp_path_factory.mktemp("csv_corpus"))
-
-
-@pytest.fixture(scope="module")
-def wine_dir() -> Path:
-    return WINE_DIR
 
 
 @pytest.fixture

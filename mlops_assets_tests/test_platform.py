@@ -8,7 +8,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from mlops_assets_tests.conftest import DEMO_DAYS, DEMO_DRIFT_DAYS, DEMO_ROWS_PER_DAY
 
