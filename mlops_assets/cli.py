@@ -70,7 +70,7 @@ def cmd_demo(args: argparse.Namespace, home: MlopsHome) -> int:
     from mlops_assets.status import collect_status, format_status
 
     specs = _specs()
-    runner = Runner(build_definitions(home, specs), _instance(), home)
+    runner = Runner(build_definitions(home, specs), _instance(), home, log_level="CRITICAL")
     run_demo(runner, specs, days=args.days, drift_days=args.drift_days, rows_per_day=args.rows_per_day, say=print)
     print(format_status(collect_status(home, specs, runner.instance)))
     print(

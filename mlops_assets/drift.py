@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.warehouse_tables import q, table
+from mlops_assets.warehouse_tables import partitions_in_order, q, table
 
 SAMPLE_SEED = 17
 
@@ -27,10 +27,9 @@ class DriftSummary:
 
 
 def newest_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> str | None:
-    """Daily data: the latest day; file drops: the most recently ingested file."""
-    order = "_partition DESC" if spec.is_daily else "cleaned_at DESC, _partition DESC"
-    row = con.execute(f"SELECT _partition FROM {table(spec, 'cleaned_partitions')} ORDER BY {order} LIMIT 1").fetchone()
-    return row[0] if row else None
+    """Daily data: the latest day; file drops: the file that arrived last."""
+    partitions = partitions_in_order(con, spec, "cleaned_partitions")
+    return partitions[-1] if partitions else None
 
 
 def drift_columns(spec: DatasetSpec) -> tuple[list[str], list[str]]:

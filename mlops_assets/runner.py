@@ -35,22 +35,28 @@ class Runner:
 
     def execute(
         self, job_name: str, partition_key: str | None = None, *, asset_selection: list[dg.AssetKey] | None = None,
-        tags: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None, ops_config: dict | None = None,
     ) -> dg.ExecuteInProcessResult:
         """Run a job (or part of it) and return the result, failed or not."""
         job = self.defs.resolve_job_def(job_name)
+        run_config: dict = {"loggers": {"console": {"config": {"log_level": self.log_level}}}}
+        if ops_config:
+            run_config["ops"] = ops_config
         return job.execute_in_process(
             instance=self.instance,
             partition_key=partition_key,
             asset_selection=asset_selection,
             raise_on_error=False,
             tags=tags or {},
-            run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
+            run_config=run_config,
         )
 
-    def run(self, job_name: str, partition_key: str | None = None, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+    def run(
+        self, job_name: str, partition_key: str | None = None, tags: dict[str, str] | None = None,
+        ops_config: dict | None = None,
+    ) -> dg.ExecuteInProcessResult:
         """Run a job; raise JobFailed naming every failed step and failed check."""
-        result = self.execute(job_name, partition_key, tags=tags)
+        result = self.execute(job_name, partition_key, tags=tags, ops_config=ops_config)
         problems = failures(result)
         if problems:
             where = f"{job_name}" + (f" [{partition_key}]" if partition_key else "")
@@ -102,6 +108,11 @@ def land_shipped_file(spec: DatasetSpec, home: MlopsHome, name: str) -> str:
     return name
 
 
+def _train_until(spec: DatasetSpec, partition: str) -> dict:
+    """Run config pinning the training window's newest partition (the demo re-runs on the same story)."""
+    return {f"{spec.name}__model": {"config": {"train_until": partition}}}
+
+
 def run_demo(runner: Runner, specs: dict[str, DatasetSpec], *, days: int, drift_days: int, rows_per_day: int, say=log.info) -> None:
     """The story: history -> champion -> Bento; then a drifted batch arrives and is caught."""
     tx = specs["transactions"]
@@ -111,8 +122,9 @@ def run_demo(runner: Runner, specs: dict[str, DatasetSpec], *, days: int, drift_
     say(f"transactions: generated {days + drift_days} days x {rows_per_day} rows (drift from {drift_from})")
     for offset in range(days):
         runner.ingest(tx, (start + dt.timedelta(days=offset)).isoformat())
-    say(f"transactions: ingested {days} days; training")
-    runner.run("transactions_train")
+    last_day = (drift_from - dt.timedelta(days=1)).isoformat()
+    say(f"transactions: ingested {days} days; training on them (up to {last_day})")
+    runner.run("transactions_train", ops_config=_train_until(tx, last_day))
     for offset in range(days, days + drift_days):
         runner.ingest(tx, (start + dt.timedelta(days=offset)).isoformat())
     runner.run("transactions_monitor")
@@ -121,7 +133,7 @@ def run_demo(runner: Runner, specs: dict[str, DatasetSpec], *, days: int, drift_
     wine = specs["wine_quality"]
     red, white = wine.source.seed_files
     runner.ingest(wine, land_shipped_file(wine, runner.home, red))
-    runner.run("wine_quality_train")
+    runner.run("wine_quality_train", ops_config=_train_until(wine, red))
     runner.ingest(wine, land_shipped_file(wine, runner.home, white))
     runner.run("wine_quality_monitor")
     say("wine_quality: trained on red, white arrived later and was checked for drift")

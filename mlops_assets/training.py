@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.features import fitted_feature_transformer
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.warehouse_tables import q, table
+from mlops_assets.warehouse_tables import partitions_in_order, q, table
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,13 @@ def build_estimator(spec: DatasetSpec):
     return classes[(spec.training.estimator, spec.task)](**spec.training.params)
 
 
-def training_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> list[str]:
-    """The partitions in the training window: newest N days, or every ingested file."""
-    rows = con.execute(
-        f"SELECT _partition, max(_ingested_at) AS landed_at FROM {table(spec, 'features')} GROUP BY _partition "
-        f"ORDER BY {'_partition' if spec.is_daily else 'landed_at, _partition'}"
-    ).fetchall()
-    partitions = [r[0] for r in rows]
+def training_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, until: str | None = None) -> list[str]:
+    """The training window: the newest N partitions (days by date, files by arrival), up to `until`."""
+    partitions = partitions_in_order(con, spec, "features")
+    if until is not None:
+        if until not in partitions:
+            raise LookupError(f"{spec.name}: train_until={until!r} is not an ingested partition; known: {partitions[-5:]}")
+        partitions = partitions[: partitions.index(until) + 1]
     window = spec.training.window_partitions
     return partitions[-window:] if window else partitions
 
@@ -155,6 +155,7 @@ def train_and_register(
     spec: DatasetSpec,
     tracking: MlflowTracking,
     *,
+    until: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> TrainedModel:
     import mlflow
@@ -162,7 +163,7 @@ def train_and_register(
     from mlflow.models import infer_signature
 
     started = time.perf_counter()
-    partitions = training_partitions(con, spec)
+    partitions = training_partitions(con, spec, until)
     if not partitions:
         raise LookupError(f"{spec.name}: the features table is empty; materialize {spec.name}/features first")
     placeholders = ", ".join("?" for _ in partitions)

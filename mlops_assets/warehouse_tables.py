@@ -85,6 +85,23 @@ def ensure_cleaned_view(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> No
         refresh_cleaned_view(con, spec)
 
 
+def partitions_in_order(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, source: str) -> list[str]:
+    """Partitions present in table `source`, oldest first: days by date, files by when they first landed.
+
+    A file re-ingested later keeps its place: arrival, not the last re-run, decides what is "newest".
+    """
+    if spec.is_daily:
+        rows = con.execute(f"SELECT DISTINCT _partition FROM {table(spec, source)} ORDER BY _partition").fetchall()
+    else:
+        rows = con.execute(
+            f"""SELECT p._partition FROM (SELECT DISTINCT _partition FROM {table(spec, source)}) p
+                LEFT JOIN (SELECT _partition, min(first_ingested_at) AS first_seen FROM {table(spec, 'file_versions')}
+                           GROUP BY _partition) v USING (_partition)
+                ORDER BY v.first_seen NULLS LAST, p._partition"""
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, name: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",

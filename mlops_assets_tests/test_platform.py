@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from mlops_assets_tests.conftest import DEMO_DAYS, DEMO_DRIFT_DAYS, DEMO_ROWS_PER_DAY
 
@@ -147,3 +148,33 @@ def test_running_the_demo_twice_is_safe(platform, warehouse, specs):
         assert con.execute("SELECT count(*) FROM transactions.cleaned WHERE _partition='2026-01-01'").fetchone()[0] == DEMO_ROWS_PER_DAY
         assert con.execute("SELECT count(*) FROM transactions.ingestion_contracts").fetchone()[0] == DEMO_DAYS + DEMO_DRIFT_DAYS
         assert con.execute("SELECT count(*) FROM wine_quality.file_versions").fetchone()[0] == 2
+
+
+def test_status_cli_prints_one_json_object_keyed_by_dataset(platform, home):
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_assets.cli", "status", "--json"],
+        env={**os.environ, "MLOPS_HOME": str(home.root)}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert set(status["datasets"]) == {"transactions", "wine_quality"}
+    for data in status["datasets"].values():
+        assert data["champion"]["model_uri"].endswith("@champion")
+        assert data["bento"] and Path(data["drift_report"]).exists() and data["drift_share"] > 0
+        assert data["serve_example"]["records"]
+
+
+def test_training_window_can_be_pinned_and_a_bad_pin_is_refused(platform, instance):
+    from mlops_assets.runner import JobFailed
+
+    last = (dt.date(2026, 1, 1) + dt.timedelta(days=DEMO_DAYS - 1)).isoformat()
+    platform.run("transactions_train", ops_config={"transactions__model": {"config": {"train_until": last}}})
+    meta = latest_metadata(instance, "transactions", "model")
+    assert json.loads(json.dumps(meta["training_partitions"]))[-1] == last
+    assert len(meta["training_partitions"]) == DEMO_DAYS
+    with pytest.raises(JobFailed, match="train_until='2031-01-01' is not an ingested partition"):
+        platform.run("transactions_train", ops_config={"transactions__model": {"config": {"train_until": "2031-01-01"}}})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from mlops_assets.cleaning import clean_partition, pandera_schema
@@ -40,6 +41,15 @@ class DatasetDefinitions:
 
     def key(self, stage: str) -> dg.AssetKey:
         return dg.AssetKey([self.spec.name, stage])
+
+
+class TrainingConfig(dg.Config):
+    """Run-time training options; the dataset spec holds everything else."""
+
+    train_until: str | None = Field(
+        default=None,
+        description="Newest partition to train on (a day, or a file name); default: the newest ingested.",
+    )
 
 
 def partitions_for(spec: DatasetSpec) -> dg.PartitionsDefinition:
@@ -236,11 +246,18 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
                               description=f"validation metrics meet {dict(spec.training.min_metrics)}"),
         ],
     )
-    def model(context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking) -> dg.MaterializeResult:
+    def model(
+        context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: Warehouse, tracking: MlflowTracking
+    ) -> dg.MaterializeResult:
         from mlops_assets.training import train_and_register
 
         with warehouse.connect(read_only=True) as con:
-            trained = train_and_register(con, spec, tracking, tags={"dagster_run_id": context.run_id})
+            try:
+                trained = train_and_register(
+                    con, spec, tracking, until=config.train_until, tags={"dagster_run_id": context.run_id}
+                )
+            except LookupError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
         url = mlflow_run_url(trained.experiment_id, trained.run_id)
         return dg.MaterializeResult(
             metadata={
