@@ -17,7 +17,7 @@ import dagster as dg
 from mlops_assets.datasets.factory import landing_path
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.ingest.dialect import UnreadableFile, sniff_csv
-from mlops_assets.ingest.landing import map_columns
+from mlops_assets.ingest.landing import archive_file, file_digest, map_columns
 from mlops_assets.resources import HomeResource
 from mlops_assets.runner import Runner, failures
 
@@ -66,6 +66,9 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
     key = partition_for(spec, path, partition)
     target = landing_path(spec, HomeResource(root=str(runner.home.root)), key)
     if target.resolve() != path:
+        if target.exists() and file_digest(target) != file_digest(path):
+            # The landing file is about to be replaced by different bytes: keep the old version first.
+            archive_file(target, runner.home.root / "archive" / spec.name, key, file_digest(target))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
         shutil.copyfile(path, tmp)

@@ -256,3 +256,22 @@ def test_cli_ingest_refuses_unusable_files_in_one_line(tmp_path, content, expect
     message = result.stderr.strip()
     assert "\n" not in message and "bad.csv" in message and expected in message.lower()
     assert not (tmp_path / "home" / "landing" / "wine_quality" / "bad.csv").exists()
+
+
+def test_cli_ingest_over_a_changed_daily_file_keeps_the_old_version(runner, specs, tmp_path):
+    import datetime as dt
+
+    from mlops_assets.generator import generate_day
+    from mlops_assets.ingest_command import ingest
+
+    spec = specs["transactions"]
+    path = tmp_path / "transactions_2026-02-01.csv"
+    generate_day(dt.date(2026, 2, 1), 200, seed=1).to_csv(path, index=False)
+    first = ingest(runner, spec, path)
+    generate_day(dt.date(2026, 2, 1), 150, seed=2).to_csv(path, index=False)
+    second = ingest(runner, spec, path)
+    assert (first["rows_cleaned"], second["rows_cleaned"]) == (200, 150)
+    kept = runner.home.root / "archive" / "transactions" / "2026-02-01"
+    copies = sorted(kept.glob("*.csv"))
+    assert len(copies) == 1 and copies[0].name.startswith(first["content_hash"].split(":")[1][:16])
+    assert copies[0].read_bytes().count(b"\n") == 201

@@ -127,8 +127,9 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
         differences = contract_differences(contract, established) if established else []
         against = first[0] if first else "the spec's pinned contract"
         if raw_file.previous_hash:
-            context.log.warning(f"{path.name}: content changed since the last ingest; version {raw_file.version} replaces "
-                                f"{raw_file.previous_hash[:19]} (every version is kept in {archive})")
+            kept = f"every version is kept in {archive}" if archive else "the generator can rewrite earlier versions"
+            context.log.warning(f"{path.name}: content changed since the last ingest; version {raw_file.version} "
+                                f"replaces {raw_file.previous_hash[:19]} ({kept})")
         return dg.MaterializeResult(
             metadata={
                 "file": dg.MetadataValue.path(str(path)),

@@ -113,6 +113,17 @@ def first_contract(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, exclude_pa
     return (row[0], json.loads(row[1])) if row else None
 
 
+def archive_file(path: Path, archive_dir: Path, partition: str, content_hash: str) -> Path:
+    """Copy `path` to `<archive_dir>/<partition>/<hash>.csv` (once; written atomically) and return the copy."""
+    copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{path.suffix}"
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = copy.with_name(copy.name + ".part")
+        shutil.copyfile(path, tmp)
+        tmp.replace(copy)
+    return copy
+
+
 def _record_version(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, path: Path, content_hash: str, size: int,
     archive_dir: Path | None, now: dt.datetime,
@@ -126,13 +137,7 @@ def _record_version(
     for number, (known_hash, archived) in enumerate(history, start=1):
         if known_hash == content_hash:
             return number, Path(archived) if archived else None
-    archived_copy = None
-    if archive_dir is not None:
-        archived_copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{path.suffix}"
-        archived_copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = archived_copy.with_name(archived_copy.name + ".part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(archived_copy)
+    archived_copy = archive_file(path, archive_dir, partition, content_hash) if archive_dir is not None else None
     con.execute(
         f"INSERT INTO {table(spec, 'file_versions')} VALUES (?, ?, ?, ?, ?)",
         [partition, content_hash, size, now, str(archived_copy) if archived_copy else None],
