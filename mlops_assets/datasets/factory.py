@@ -151,7 +151,9 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
                     check_name="matches_established_contract",
                     passed=not differences,
                     metadata={"established_by": against, "differences": dg.MetadataValue.json(differences)},
-                    description=f"{path.name} differs from the contract established by {against}: " + "; ".join(differences)
+                    description=f"{path.name} differs from the contract established by {against}: "
+                    + "; ".join(differences) + ". Fix the file, or pin the new contract in the dataset spec "
+                    "(`contract:`) and re-materialize"
                     if differences else None,
                 )
             ],
