@@ -33,8 +33,12 @@ VALIDATION_BATCH_ROWS = 500_000
 _ARROW_STRINGS = {pa_types.string(): pd.StringDtype("pyarrow"), pa_types.large_string(): pd.StringDtype("pyarrow")}
 
 
-def pandera_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
-    """The cleaned table's contract, generated from the spec (also shown in the Dagster UI)."""
+def pandera_schema(spec: DatasetSpec, *, batch: bool = False) -> pa.DataFrameSchema:
+    """The cleaned table's contract, generated from the spec (also shown in the Dagster UI).
+
+    `batch=True` is the form used to validate a partition batch by batch: uniqueness is left out
+    there because a batch cannot see it; the whole partition's keys are checked in SQL instead.
+    """
     columns = {}
     for column in spec.columns:
         checks = []
@@ -51,7 +55,7 @@ def pandera_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
             dtype,
             checks=checks,
             nullable=not column.required,
-            unique=column.unique,
+            unique=column.unique and not batch,
             description=f"{column.type}, role {column.role}" + (f", from CSV header {column.source!r}" if column.source else ""),
         )
     return pa.DataFrameSchema(columns, name=f"{spec.name}_cleaned", strict=True, coerce=False)
@@ -263,7 +267,7 @@ def _validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, so
 
     Raises `pandera.errors.SchemaErrors` naming the failing column and check. Returns rows validated.
     """
-    schema = pandera_schema(spec)
+    schema = pandera_schema(spec, batch=True)
     cols = ", ".join(_typed(c) for c in spec.columns)
     reader = con.sql(f"SELECT {cols} FROM {source}").to_arrow_reader(VALIDATION_BATCH_ROWS)
     validated = 0
