@@ -59,12 +59,12 @@ def worker(kind: str, csv_path: Path, db_path: Path, memory_limit: str) -> dict:
     from mlops_assets.cleaning import clean_partition
     from mlops_assets.datasets.spec import load_specs
     from mlops_assets.ingest.dialect import sniff_csv
-    from mlops_assets.ingest.landing import register_file
+    from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, register_file
     from mlops_assets.resources import Warehouse
 
     spec = load_specs()["transactions"]
     t0 = time.perf_counter()
-    sniff_csv(csv_path, expected_columns=[c.header for c in spec.columns])
+    sniff_csv(csv_path, sample_bytes=SNIFF_SAMPLE_BYTES, expected_columns=[c.header for c in spec.columns])
     sniff_seconds = time.perf_counter() - t0
     started = time.perf_counter()
     with Warehouse(path=str(db_path), memory_limit=memory_limit).connect() as con:

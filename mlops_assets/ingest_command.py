@@ -17,7 +17,7 @@ import dagster as dg
 from mlops_assets.datasets.factory import landing_path
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.ingest.dialect import UnreadableFile, sniff_csv
-from mlops_assets.ingest.landing import archive_file, file_digest, map_columns
+from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, archive_file, file_digest, map_columns
 from mlops_assets.resources import HomeResource
 from mlops_assets.runner import Runner, failures
 
@@ -45,7 +45,7 @@ def preflight(spec: DatasetSpec, path: Path) -> None:
     if not path.is_file():
         raise IngestRefused(f"{path}: no such file")
     try:
-        dialect = sniff_csv(path, expected_columns=[c.header for c in spec.columns])
+        dialect = sniff_csv(path, sample_bytes=SNIFF_SAMPLE_BYTES, expected_columns=[c.header for c in spec.columns])
         map_columns(spec, path, dialect)
     except UnreadableFile as exc:
         raise IngestRefused(str(exc)) from None
