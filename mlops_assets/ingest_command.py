@@ -66,9 +66,10 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
     key = partition_for(spec, path, partition)
     target = landing_path(spec, HomeResource(root=str(runner.home.root)), key)
     if target.resolve() != path:
-        if target.exists() and file_digest(target) != file_digest(path):
+        old_hash = file_digest(target) if target.exists() else None
+        if old_hash and old_hash != file_digest(path):
             # The landing file is about to be replaced by different bytes: keep the old version first.
-            archive_file(target, runner.home.root / "archive" / spec.name, key, file_digest(target))
+            archive_file(target, runner.home.root / "archive" / spec.name, key, old_hash)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
         shutil.copyfile(path, tmp)

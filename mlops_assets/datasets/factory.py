@@ -6,6 +6,7 @@ Every key is prefixed by the dataset name (`transactions/raw`, ...). Ingest asse
 
 
 import datetime as dt
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +71,6 @@ def shipped_file(spec: DatasetSpec, name: str) -> Path:
 
 
 def mlflow_run_url(experiment_id: str, run_id: str) -> str:
-    import os
-
     base = os.environ.get(MLFLOW_UI_URL_ENV, "http://127.0.0.1:5000").rstrip("/")
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 

@@ -129,6 +129,11 @@ def archive_file(path: Path, archive_dir: Path, partition: str, content_hash: st
     return copy
 
 
+def is_archived_copy(path: Path) -> bool:
+    """Is `path` a copy made by `archive_file` (`.../archive/<dataset>/<partition>/<hash>.csv`)?"""
+    return len(path.parents) > 2 and path.parents[2].name == "archive"
+
+
 def _record_version(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, path: Path, content_hash: str, size: int,
     archive_dir: Path | None, now: dt.datetime,
@@ -211,7 +216,9 @@ def registered_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition
     path = Path(row[0])
     if not path.exists():
         raise UnreadableFile(path, f"{path}: the registered raw file is gone; restore it or re-materialize {spec.name}/raw")
-    if file_digest(path) != row[1]:
+    # Archived copies are immutable (written once, atomically, named by their hash); a landing file may
+    # have been overwritten since `raw` registered it, so only that one is re-hashed.
+    if not is_archived_copy(path) and file_digest(path) != row[1]:
         raise UnreadableFile(
             path, f"{path.name}: changed since {spec.name}/raw registered it; re-materialize {spec.name}/raw first"
         )
