@@ -16,7 +16,7 @@ MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 3001
 MLOPS_DATASET ?= transactions
 
-.PHONY: install demo test dev mlflow-ui serve validate bench clean
+.PHONY: install demo test test-fast lint dev mlflow-ui serve validate bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,16 @@ demo: install
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/mlops-assets demo
 
-test: install
+# The README's one test command: lint, then the whole suite (what CI runs).
+test: lint
 	$(BIN)/python -m pytest
+
+# The edit loop: unit and single-asset tests; no whole-graph demo, no servers.
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint: install
+	$(BIN)/ruff check .
 
 validate: install
 	$(BIN)/dagster definitions validate -w workspace.yaml
@@ -45,7 +53,7 @@ mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port $(MLFLOW_PORT) --workers 1
 
 serve: install
-	cd bento && MLOPS_DATASET=$(MLOPS_DATASET) ../$(BIN)/bentoml serve --port $(SERVE_PORT)
+	$(BIN)/mlops-assets serve $(MLOPS_DATASET) --port $(SERVE_PORT)
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 
 def make_csv(path: Path, rows: int) -> None:
-    from mlops_assets.generator import generate_day
+    from mlops_assets.datasets.generator import generate_day
 
     chunk = 100_000
     day = dt.date(2026, 1, 1)
@@ -56,8 +56,8 @@ def worker(kind: str, csv_path: Path, db_path: Path, memory_limit: str) -> dict:
         con.close()
         return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
-    from mlops_assets.cleaning import clean_partition
     from mlops_assets.datasets.spec import load_specs
+    from mlops_assets.ingest.cleaning import clean_partition
     from mlops_assets.ingest.dialect import sniff_csv
     from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, register_file
     from mlops_assets.resources import Warehouse
@@ -72,11 +72,11 @@ def worker(kind: str, csv_path: Path, db_path: Path, memory_limit: str) -> dict:
         raw_done = time.perf_counter()
         cleaned = clean_partition(con, spec, "bench")
     finished = time.perf_counter()
-    assert cleaned.rows_in == cleaned.rows_cleaned + cleaned.rows_quarantined
+    assert cleaned.rows_read == cleaned.rows_cleaned + cleaned.rows_quarantined
     return {
         "seconds": finished - started,
         "rows": cleaned.rows_cleaned,
-        "rows_read": cleaned.rows_in,
+        "rows_read": cleaned.rows_read,
         "raw_seconds": raw_done - started,
         "clean_seconds": finished - raw_done,
         "validated": cleaned.rows_validated,

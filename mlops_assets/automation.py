@@ -7,8 +7,7 @@ import dagster as dg
 
 from mlops_assets.datasets.factory import DatasetDefinitions
 from mlops_assets.resources import HomeResource
-
-RETRAIN_STAGES = ("model", "drift_report", "bento")
+from mlops_assets.stages import RETRAIN_STAGES, Stage
 
 
 def daily_ingest_schedules(datasets: list[DatasetDefinitions]) -> list[dg.ScheduleDefinition]:
@@ -27,7 +26,7 @@ def hourly_monitoring_schedule(datasets: list[DatasetDefinitions]) -> dg.Schedul
     return dg.ScheduleDefinition(
         name="hourly_drift_monitoring",
         cron_schedule="0 * * * *",
-        target=dg.AssetSelection.assets(*[d.key("drift_report") for d in datasets]),
+        target=dg.AssetSelection.assets(*[d.key(Stage.DRIFT_REPORT) for d in datasets]),
         description="Every hour: drift report of each dataset's newest batch against its champion.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
@@ -49,7 +48,7 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
     The cursor remembers, per dataset, the last drift report event it judged, so each report
     triggers at most one retrain and restarts of the daemon do not replay old reports.
     """
-    by_key = {d.key("drift_report"): d for d in datasets}
+    by_key = {d.key(Stage.DRIFT_REPORT): d for d in datasets}
 
     @dg.sensor(
         name="retrain_on_drift",
@@ -59,6 +58,8 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
         description="Retrain when a drift report's drift share reaches the dataset's threshold.",
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        from mlops_assets.monitoring.drift import is_severe
+
         cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         requests, notes = [], []
         for key, dataset in by_key.items():
@@ -73,8 +74,7 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
             metadata = materialization.metadata if materialization else {}
             share_value = metadata.get("drift_share")
             share = float(share_value.value) if share_value is not None else 0.0
-            threshold = dataset.spec.drift.threshold
-            if share >= threshold:
+            if is_severe(dataset.spec, share):
                 requests.append(
                     dg.RunRequest(
                         run_key=f"{dataset.spec.name}:drift:{record.storage_id}",
@@ -83,7 +83,7 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
                     )
                 )
             else:
-                notes.append(f"{dataset.spec.name}: drift share {share:.2f} < {threshold}")
+                notes.append(f"{dataset.spec.name}: drift share {share:.2f} < {dataset.spec.drift.threshold}")
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(notes) or "no new drift reports"), cursor=json.dumps(cursor))
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
@@ -117,7 +117,7 @@ def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
         from mlops_assets.ingest.landing import file_digest
 
         cursor: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
-        landing = home.landing(spec.name)
+        landing = home.paths.landing(spec.name, create=True)
         now = time.time()
         new_keys, requests, waiting = [], [], []
         for path in sorted(landing.iterdir()):
@@ -132,7 +132,7 @@ def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
                 continue
             digest = file_digest(path)
             cursor[path.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": digest}
-            known = seen["hash"] if seen else _last_ingested_hash(context.instance, dataset.key("raw"), path.name)
+            known = seen["hash"] if seen else _last_ingested_hash(context.instance, dataset.key(Stage.RAW), path.name)
             if known == digest:
                 continue  # touched, re-dropped with identical content, or already ingested (CLI, demo)
             if not context.instance.has_dynamic_partition(partitions.name, path.name) and path.name not in new_keys:

@@ -22,13 +22,19 @@ from mlops_assets.datasets.spec import DatasetSpec, load_specs
 from mlops_assets.home import MlopsHome
 from mlops_assets.resources import BentoStore, HomeResource, MlflowTracking, Warehouse
 
+MLFLOW_UI_URL_ENV = "MLOPS_MLFLOW_UI_URL"
+
 
 def local_resources(home: MlopsHome) -> dict[str, dg.ConfigurableResource]:
     """Everything on this machine under MLOPS_HOME: DuckDB file, MLflow on SQLite, local BentoML store."""
     return {
         "home": HomeResource(root=str(home.root)),
         "warehouse": Warehouse(path=str(home.warehouse)),
-        "tracking": MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root)),
+        "tracking": MlflowTracking(
+            tracking_uri=home.tracking_uri,
+            artifact_root=str(home.artifact_root),
+            ui_url=os.environ.get(MLFLOW_UI_URL_ENV, "http://127.0.0.1:5000"),
+        ),
         "bento_store": BentoStore(home=str(home.bentoml_home)),
     }
 
@@ -51,7 +57,7 @@ def build_definitions(home: MlopsHome | None = None, specs: dict[str, DatasetSpe
     datasets = build_datasets(specs)
     return dg.Definitions(
         assets=[a for d in datasets for a in d.assets],
-        jobs=[j for d in datasets for j in (d.ingest_job, d.train_job, d.monitor_job)],
+        jobs=[j for d in datasets for j in d.jobs.values()],
         schedules=[
             *daily_ingest_schedules(datasets),
             hourly_monitoring_schedule(datasets),

@@ -1,15 +1,18 @@
-"""One home for state: every file the platform writes lives under MLOPS_HOME.
+"""One home for state: every path the platform reads or writes is a method of `MlopsHome`.
 
 Layout (created on demand)::
 
     $MLOPS_HOME/
-      landing/<dataset>/      CSV files waiting to be ingested (generator output, file drops)
-      warehouse.duckdb        raw, cleaned, features and quarantine tables, one schema per dataset
-      mlflow/mlflow.db        MLflow tracking + registry (SQLite)
-      mlflow/artifacts/       MLflow artifacts (models, training references)
-      bentoml/                BENTOML_HOME: model store and built Bentos
-      reports/<dataset>/      Evidently drift reports (HTML)
-      dagster/                DAGSTER_HOME: runs, materializations, schedules, sensors
+      landing/<dataset>/            CSV files waiting to be ingested (generator output, file drops)
+      archive/<dataset>/<partition>/ every version of every dropped file, named by content hash
+      warehouse.duckdb              cleaned, features and quarantine tables, one schema per dataset
+      mlflow/mlflow.db              MLflow tracking + registry (SQLite)
+      mlflow/artifacts/             MLflow artifacts (models, training references)
+      bentoml/                      BENTOML_HOME: model store and built Bentos
+      reports/<dataset>/            Evidently drift reports (HTML)
+      dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
+
+Files shipped with the package (dataset specs' seed files) are read from `shipped_file()`.
 """
 
 from __future__ import annotations
@@ -19,31 +22,48 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+SHIPPED_DATA_DIR = PACKAGE_DIR / "datasets" / "data"
+BENTO_DIR = REPO_DIR / "bento"
 
 
-def default_home() -> Path:
+def default_home_root() -> Path:
     """`MLOPS_HOME`, else `.mlops/` in the repository checkout, else `.mlops/` in the working directory."""
     configured = os.environ.get("MLOPS_HOME")
     if configured:
         return Path(configured).expanduser().resolve()
-    repo = PACKAGE_DIR.parent
-    if (repo / "workspace.yaml").exists():
-        return repo / ".mlops"
+    if (REPO_DIR / "workspace.yaml").exists():
+        return REPO_DIR / ".mlops"
     return Path.cwd().resolve() / ".mlops"
 
 
 @dataclass(frozen=True)
 class MlopsHome:
-    """Paths under one MLOPS_HOME; pure path arithmetic, no I/O until `ensure()`."""
+    """Paths under one MLOPS_HOME: pure path arithmetic, no I/O until `ensure()` (or `create=True`)."""
 
     root: Path
 
     @classmethod
     def from_env(cls) -> MlopsHome:
-        return cls(default_home())
+        return cls(default_home_root())
 
-    def landing(self, dataset: str) -> Path:
-        return self.root / "landing" / dataset
+    def landing(self, dataset: str, *, create: bool = False) -> Path:
+        return _maybe_create(self.root / "landing" / dataset, create)
+
+    def landing_file(self, dataset: str, partition: str, *, daily: bool) -> Path:
+        """Daily data lands as `<dataset>_<YYYY-MM-DD>.csv`; a dropped file is its own partition key."""
+        return self.landing(dataset) / (f"{dataset}_{partition}.csv" if daily else partition)
+
+    def archive(self, dataset: str, *, create: bool = False) -> Path:
+        return _maybe_create(self.root / "archive" / dataset, create)
+
+    def reports(self, dataset: str, *, create: bool = False) -> Path:
+        return _maybe_create(self.root / "reports" / dataset, create)
+
+    @staticmethod
+    def shipped_file(dataset: str, name: str) -> Path:
+        """A file shipped with the package for `dataset` (e.g. the UCI wine files)."""
+        return SHIPPED_DATA_DIR / dataset / name
 
     @property
     def warehouse(self) -> Path:
@@ -64,9 +84,6 @@ class MlopsHome:
     @property
     def bentoml_home(self) -> Path:
         return self.root / "bentoml"
-
-    def reports(self, dataset: str) -> Path:
-        return self.root / "reports" / dataset
 
     @property
     def dagster_home(self) -> Path:
@@ -92,3 +109,9 @@ class MlopsHome:
         os.environ.setdefault("MLFLOW_TRACKING_URI", self.tracking_uri)
         os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _maybe_create(path: Path, create: bool) -> Path:
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path

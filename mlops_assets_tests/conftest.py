@@ -60,7 +60,7 @@ def defs(home, specs):
 @pytest.fixture(scope="session")
 def platform(defs, instance, home, specs):
     """The whole graph of both datasets, materialized once through the real jobs (the demo story)."""
-    from mlops_assets.runner import Runner, run_demo
+    from mlops_assets.cli.runner import Runner, run_demo
 
     runner = Runner(defs, instance, home)
     run_demo(runner, specs, days=DEMO_DAYS, drift_days=DEMO_DRIFT_DAYS, rows_per_day=DEMO_ROWS_PER_DAY)
@@ -92,6 +92,29 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def wine_dir() -> Path:
     """The UCI wine files exactly as distributed (shipped in the repo)."""
-    from mlops_assets.datasets.spec import SHIPPED_DATA_DIR
+    from mlops_assets.home import SHIPPED_DATA_DIR
 
     return SHIPPED_DATA_DIR / "wine_quality"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the whole-graph demo are slow by nature: `make test-fast` leaves them out."""
+    for item in items:
+        if "platform" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture()
+def fresh_home(tmp_path):
+    """A temporary MLOPS_HOME of its own, for tests that must not share state with the session demo."""
+    from mlops_assets.home import MlopsHome
+
+    return MlopsHome(tmp_path / "home").ensure()
+
+
+@pytest.fixture()
+def fresh_resources(fresh_home):
+    """The local profile's resources pointed at `fresh_home`."""
+    from mlops_assets.definitions import local_resources
+
+    return local_resources(fresh_home)

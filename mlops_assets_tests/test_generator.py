@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
-from mlops_assets.generator import generate_day, write_day
+from mlops_assets.datasets.generator import generate_day, write_day
 
 DAY = dt.date(2026, 3, 1)
 
@@ -38,6 +39,7 @@ def test_fraud_rate_is_realistic_and_learnable():
     assert (drifted["merchant_category"] == "online").mean() > (train["merchant_category"] == "online").mean() + 0.08
 
 
+@pytest.mark.slow  # starts a Python process with the whole stack
 def test_cli_generate_writes_one_file_per_day_with_drift(tmp_path):
     env_home = tmp_path / "home"
     result = subprocess.run(
@@ -53,6 +55,7 @@ def test_cli_generate_writes_one_file_per_day_with_drift(tmp_path):
     assert frames[2]["amount"].median() > frames[0]["amount"].median()
 
 
+@pytest.mark.slow  # starts a Python process with the whole stack
 def test_cli_generate_rejects_a_bad_date_in_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "mlops_assets.cli", "generate", "transactions", "--start", "2026-13-01", "--days", "1"],

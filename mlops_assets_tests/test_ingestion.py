@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
-from mlops_assets.datasets.factory import shipped_file
 from mlops_assets.home import MlopsHome
 from mlops_assets.resources import HomeResource, Warehouse
 
@@ -26,8 +26,8 @@ GOOD = "7.4;0.7;0;1.9;0.076;11;34;0.9978;3.51;0.56;9.4;5"
 
 @pytest.fixture()
 def runner(tmp_path, specs):
+    from mlops_assets.cli.runner import Runner
     from mlops_assets.definitions import build_definitions
-    from mlops_assets.runner import Runner
 
     home = MlopsHome(tmp_path / "home").ensure()
     with dg.instance_for_test() as instance:
@@ -48,7 +48,7 @@ def quarantine(runner, partition: str) -> list[tuple]:
 
 
 def test_bad_rows_go_to_quarantine_with_file_line_column_and_reason(runner, specs, tmp_path):
-    from mlops_assets.ingest_command import ingest
+    from mlops_assets.cli.ingest import ingest
 
     rows = [WINE_HEADER] + [GOOD] * 40 + [
         GOOD.replace(";9.4;", ";abc;"),            # line 42: unparsable float
@@ -71,7 +71,7 @@ def test_bad_rows_go_to_quarantine_with_file_line_column_and_reason(runner, spec
 
 
 def test_too_much_quarantine_fails_the_blocking_check_but_keeps_every_row(runner, specs, tmp_path):
-    from mlops_assets.ingest_command import ingest
+    from mlops_assets.cli.ingest import ingest
 
     rows = [WINE_HEADER] + [GOOD] * 10 + [GOOD.replace(";9.4;", ";n/a?;")] * 10
     summary = ingest(runner, specs["wine_quality"], write(tmp_path / "noisy.csv", rows))
@@ -83,13 +83,13 @@ def test_too_much_quarantine_fails_the_blocking_check_but_keeps_every_row(runner
 
 
 def test_duplicate_keys_are_quarantined(runner, specs, tmp_path):
-    from mlops_assets.generator import generate_day
-    from mlops_assets.ingest_command import ingest
-
     import datetime as dt
 
+    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.datasets.generator import generate_day
+
     frame = generate_day(dt.date(2026, 1, 5), 300, seed=3)
-    frame = frame._append(frame.iloc[[10, 20]], ignore_index=True)
+    frame = pd.concat([frame, frame.iloc[[10, 20]]], ignore_index=True)
     path = tmp_path / "transactions_2026-01-05.csv"
     frame.to_csv(path, index=False)
     summary = ingest(runner, specs["transactions"], path)
@@ -99,12 +99,12 @@ def test_duplicate_keys_are_quarantined(runner, specs, tmp_path):
 
 
 def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
-    from mlops_assets.ingest_command import ingest
+    from mlops_assets.cli.ingest import ingest
 
     spec = specs["wine_quality"]
-    assert ingest(runner, spec, shipped_file(spec, "winequality-red.csv"))["ok"]
+    assert ingest(runner, spec, MlopsHome.shipped_file(spec.name, "winequality-red.csv"))["ok"]
     comma = tmp_path / "white-comma.csv"
-    comma.write_bytes(shipped_file(spec, "winequality-white.csv").read_bytes().replace(b";", b","))
+    comma.write_bytes(MlopsHome.shipped_file(spec.name, "winequality-white.csv").read_bytes().replace(b";", b","))
     summary = ingest(runner, spec, comma)
     check = summary["checks"]["matches_established_contract"]
     assert check["passed"] is False
@@ -116,21 +116,21 @@ def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
                                  "WHERE _partition = 'white-comma.csv'").fetchone()
     assert registered[0] == summary["content_hash"] and registered[1] is None  # kept, hashed, never read
     assert (runner.home.landing("wine_quality") / "white-comma.csv").exists()
-    assert (runner.home.root / "archive" / "wine_quality" / "white-comma.csv").is_dir()
+    assert (runner.home.archive("wine_quality") / "white-comma.csv").is_dir()
 
 
 def test_a_column_that_turns_to_text_is_a_contract_difference(runner, specs, tmp_path):
-    from mlops_assets.ingest_command import ingest
+    from mlops_assets.cli.ingest import ingest
 
     spec = specs["wine_quality"]
-    ingest(runner, spec, shipped_file(spec, "winequality-red.csv"))
+    ingest(runner, spec, MlopsHome.shipped_file(spec.name, "winequality-red.csv"))
     rows = [WINE_HEADER] + [GOOD.replace(";9.4;", ";high;")] * 30
     summary = ingest(runner, spec, write(tmp_path / "texty.csv", rows))
     assert "column 'alcohol' type float -> string" in summary["checks"]["matches_established_contract"]["description"]
 
 
 def test_changed_file_under_the_same_name_is_a_new_version_and_the_old_one_is_kept(runner, specs, tmp_path):
-    from mlops_assets.ingest_command import ingest
+    from mlops_assets.cli.ingest import ingest
 
     spec = specs["wine_quality"]
     path = write(tmp_path / "batch.csv", [WINE_HEADER] + [GOOD] * 5)
@@ -150,9 +150,8 @@ def test_changed_file_under_the_same_name_is_a_new_version_and_the_old_one_is_ke
 
 
 def test_cleaned_asset_shows_the_pandera_schema(defs):
-    spec_assets = {a.key: a for a in defs.assets if isinstance(a, dg.AssetsDefinition)}
-    schema = spec_assets[dg.AssetKey(["wine_quality", "cleaned"])].specs_by_key[
-        dg.AssetKey(["wine_quality", "cleaned"])].metadata["dagster/column_schema"]
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    schema = specs[dg.AssetKey(["wine_quality", "cleaned"])].metadata["dagster/column_schema"]
     columns = {c.name: c for c in schema.columns}
     assert set(columns) >= {"fixed_acidity", "ph", "quality"}
     assert columns["ph"].type == "float64"
@@ -171,9 +170,9 @@ def test_landing_sensor_registers_new_files_ignores_identical_ones_and_versions_
     wine = next(d for d in build_datasets(specs) if d.spec.name == "wine_quality")
     sensor = landing_sensor(wine)
     home = HomeResource(root=str(tmp_path))
-    landing = home.landing("wine_quality")
+    landing = home.paths.landing("wine_quality", create=True)
     dropped = landing / "winequality-red.csv"
-    dropped.write_bytes(shipped_file(wine.spec, "winequality-red.csv").read_bytes())
+    dropped.write_bytes(MlopsHome.shipped_file(wine.spec.name, "winequality-red.csv").read_bytes())
     (landing / "notes.txt").write_text("not a csv")
     _age(dropped)
     with dg.instance_for_test() as instance:
@@ -200,11 +199,11 @@ def test_landing_sensor_registers_new_files_ignores_identical_ones_and_versions_
 def test_landing_sensor_skips_a_file_already_ingested_by_the_cli(runner, specs):
     """A fresh sensor cursor (e.g. a new `dagster dev`) does not re-ingest what is already in."""
     from mlops_assets.automation import landing_sensor
+    from mlops_assets.cli.ingest import ingest
     from mlops_assets.definitions import build_datasets
-    from mlops_assets.ingest_command import ingest
 
     spec = specs["wine_quality"]
-    assert ingest(runner, spec, shipped_file(spec, "winequality-red.csv"))["ok"]
+    assert ingest(runner, spec, MlopsHome.shipped_file(spec.name, "winequality-red.csv"))["ok"]
     landed = runner.home.landing("wine_quality") / "winequality-red.csv"
     _age(landed)
     sensor = landing_sensor(next(d for d in build_datasets(specs) if d.spec.name == "wine_quality"))
@@ -226,8 +225,9 @@ def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # starts a Python process with the whole stack
 def test_cli_ingest_prints_counts_dialect_and_checks_as_json(tmp_path):
-    red = shipped_file(type("S", (), {"name": "wine_quality"}), "winequality-red.csv")
+    red = MlopsHome.shipped_file("wine_quality", "winequality-red.csv")
     result = _cli(["ingest", "wine_quality", str(red), "--json"], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -237,6 +237,7 @@ def test_cli_ingest_prints_counts_dialect_and_checks_as_json(tmp_path):
     assert all(c["passed"] for c in summary["checks"].values()) and len(summary["checks"]) == 3
 
 
+@pytest.mark.slow  # starts a Python process with the whole stack
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -261,8 +262,8 @@ def test_cli_ingest_refuses_unusable_files_in_one_line(tmp_path, content, expect
 def test_cli_ingest_over_a_changed_daily_file_keeps_the_old_version(runner, specs, tmp_path):
     import datetime as dt
 
-    from mlops_assets.generator import generate_day
-    from mlops_assets.ingest_command import ingest
+    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.datasets.generator import generate_day
 
     spec = specs["transactions"]
     path = tmp_path / "transactions_2026-02-01.csv"
@@ -271,7 +272,7 @@ def test_cli_ingest_over_a_changed_daily_file_keeps_the_old_version(runner, spec
     generate_day(dt.date(2026, 2, 1), 150, seed=2).to_csv(path, index=False)
     second = ingest(runner, spec, path)
     assert (first["rows_cleaned"], second["rows_cleaned"]) == (200, 150)
-    kept = runner.home.root / "archive" / "transactions" / "2026-02-01"
+    kept = runner.home.archive("transactions") / "2026-02-01"
     copies = sorted(kept.glob("*.csv"))
     assert len(copies) == 1 and copies[0].name.startswith(first["content_hash"].split(":")[1][:16])
     assert copies[0].read_bytes().count(b"\n") == 201

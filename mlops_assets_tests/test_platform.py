@@ -57,7 +57,7 @@ def test_wine_files_are_read_as_semicolon_files_with_all_columns(platform, wareh
     raw = latest_metadata(instance, "wine_quality", "raw")
     assert raw["content_hash"].startswith("sha256:") and raw["encoding"] == "utf-8"
     cleaned = latest_metadata(instance, "wine_quality", "cleaned")
-    assert cleaned["rows_in"] == cleaned["rows_cleaned"] == WINE_ROWS["winequality-white.csv"]
+    assert cleaned["rows_read"] == cleaned["rows_cleaned"] == WINE_ROWS["winequality-white.csv"]
 
 
 def test_features_table_is_what_the_registered_pipeline_computes(platform, warehouse, tracking, specs):
@@ -95,7 +95,7 @@ def test_champion_is_registered_with_metrics_signature_and_example(platform, tra
 def test_status_reports_a_loadable_champion_and_a_usable_request(platform, home, specs, instance):
     import mlflow.pyfunc
 
-    from mlops_assets.status import collect_status
+    from mlops_assets.cli.status import collect_status
 
     status = collect_status(home, specs, instance)
     tx = status["datasets"]["transactions"]
@@ -139,7 +139,7 @@ def test_bento_holds_the_champion(platform, tracking, specs):
 
 def test_running_the_demo_twice_is_safe(platform, warehouse, specs):
     """Re-materializing a partition replaces it: counts stay the same, nothing is duplicated."""
-    from mlops_assets.runner import land_shipped_file
+    from mlops_assets.cli.runner import land_shipped_file
 
     platform.ingest(specs["wine_quality"], land_shipped_file(specs["wine_quality"], platform.home, "winequality-red.csv"))
     platform.ingest(specs["transactions"], "2026-01-01")
@@ -169,7 +169,7 @@ def test_status_cli_prints_one_json_object_keyed_by_dataset(platform, home):
 
 
 def test_training_window_can_be_pinned_and_a_bad_pin_is_refused(platform, instance):
-    from mlops_assets.runner import JobFailed
+    from mlops_assets.cli.runner import JobFailed
 
     last = (dt.date(2026, 1, 1) + dt.timedelta(days=DEMO_DAYS - 1)).isoformat()
     platform.run("transactions_train", ops_config={"transactions__model": {"config": {"train_until": last}}})

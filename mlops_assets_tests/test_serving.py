@@ -53,7 +53,7 @@ def served(platform, home):
 
 
 def test_predict_returns_predictions_with_the_champion_that_made_them(served, home, specs, instance, tracking):
-    from mlops_assets.status import collect_status
+    from mlops_assets.cli.status import collect_status
 
     body = collect_status(home, specs, instance)["datasets"]["transactions"]["serve_example"]
     response = httpx.post(f"{served}/predict", json=body, timeout=30)

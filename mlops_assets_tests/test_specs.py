@@ -7,9 +7,9 @@ import textwrap
 import pandas as pd
 import pytest
 
-from mlops_assets.cleaning import pandera_schema
 from mlops_assets.datasets.spec import SpecError, load_spec, load_specs
-from mlops_assets.features import build_feature_transformer
+from mlops_assets.ingest.cleaning import pandera_schema
+from mlops_assets.training.features import build_feature_transformer
 
 
 def test_shipped_specs_describe_both_datasets():

@@ -17,7 +17,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 BUILTIN_SPECS_DIR = Path(__file__).resolve().parent / "specs"
-SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
 
 ColumnType = Literal["string", "integer", "float", "boolean", "timestamp", "date", "category"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -71,8 +71,8 @@ def contract_differences(current: dict[str, Any], established: dict[str, Any]) -
         for norm, original in was.items():
             if norm not in now:
                 continue
-            before = TYPE_FAMILIES.get(old_types.get(original, ""), None)
-            after = TYPE_FAMILIES.get(new_types.get(now[norm], ""), None)
+            before = TYPE_FAMILIES.get(old_types.get(original, ""))
+            after = TYPE_FAMILIES.get(new_types.get(now[norm], ""))
             if before and after and before != after:
                 differences.append(
                     f"column {original!r} type {old_types[original]} -> {new_types[now[norm]]}"

@@ -583,9 +583,7 @@ def _detect_separators(rows: list[list[str]]) -> tuple[str, str | None]:
                 comma_decimal += 1  # '1,5', '0,25': a comma that cannot be a thousands separator
             elif thous_dot and ("," in v or v.count(".") > 1):
                 comma_decimal += 1  # '1.234,50', '1.234.567'
-            elif _DEC_DOT.match(v) and not thous_dot:
-                dot_decimal += 1
-            elif thous_comma and ("." in v or v.count(",") > 1):
+            elif _DEC_DOT.match(v) and not thous_dot or thous_comma and ("." in v or v.count(",") > 1):
                 dot_decimal += 1
     if comma_decimal > dot_decimal:
         return ",", ("." if any_thous_dot else None)

@@ -27,8 +27,7 @@ from mlops_assets.ingest.dialect import (
     normalize_column_name,
     sniff_csv,
 )
-from mlops_assets.warehouse_tables import ensure_tables, table
-
+from mlops_assets.tables import ensure_tables, table
 
 # Thousands of records for any realistic row width: enough for the dialect and for type inference
 # (2000 rows), and cheap enough (~0.05-0.1 s) to stay a few percent of ingesting a 1M-row file.

@@ -1,4 +1,4 @@
-"""Where landing files and reports live, as a resource so tests and profiles can point it elsewhere."""
+"""MLOPS_HOME as a resource, so tests and deployment profiles can point the assets elsewhere."""
 
 from __future__ import annotations
 
@@ -10,20 +10,10 @@ from mlops_assets.home import MlopsHome
 
 
 class HomeResource(dg.ConfigurableResource):
-    """The MLOPS_HOME root; landing zones and report folders hang off it."""
+    """The MLOPS_HOME root; every path under it comes from `paths` (one `MlopsHome`)."""
 
     root: str
 
     @property
-    def home(self) -> MlopsHome:
+    def paths(self) -> MlopsHome:
         return MlopsHome(Path(self.root))
-
-    def landing(self, dataset: str) -> Path:
-        path = self.home.landing(dataset)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def reports(self, dataset: str) -> Path:
-        path = self.home.reports(dataset)
-        path.mkdir(parents=True, exist_ok=True)
-        return path

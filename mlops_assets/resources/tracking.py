@@ -21,6 +21,11 @@ class MlflowTracking(dg.ConfigurableResource):
 
     tracking_uri: str
     artifact_root: str
+    ui_url: str = "http://127.0.0.1:5000"
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """Link to a run in the MLflow UI (shown on the asset's metadata)."""
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
     def setup(self) -> None:
         """Point the mlflow module at our store (it keeps the URI in process-global state)."""

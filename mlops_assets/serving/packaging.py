@@ -11,22 +11,10 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.home import PACKAGE_DIR
-
-BENTO_DIR = PACKAGE_DIR.parent / "bento"
-
-
-@dataclass
-class PackagedModel:
-    bento_model_tag: str
-    bento_tag: str | None
-    mlflow_version: str
-    reused: bool
-    bento_path: str | None
+from mlops_assets.home import BENTO_DIR
 
 
 def input_schema(spec: DatasetSpec) -> list[dict]:
@@ -89,8 +77,8 @@ def import_champion(bentoml, spec: DatasetSpec, model_version, load_pipeline, th
     return str(saved.tag), False
 
 
-def build_bento(bentoml, spec: DatasetSpec, bento_dir: Path = BENTO_DIR) -> tuple[str, str]:
-    """Build `bento/` for this dataset; returns (bento tag, path in the bento store)."""
+def build_bento(bentoml, spec: DatasetSpec, model_tag: str, bento_dir: Path = BENTO_DIR) -> tuple[str, str]:
+    """Build `bento/` for this dataset's model; returns (bento tag, path in the bento store)."""
     with _env(MLOPS_DATASET=spec.name):
         bento = bentoml.bentos.build_bentofile(
             str(bento_dir / "bentofile.yaml"),

@@ -20,14 +20,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.features import fitted_feature_transformer
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.warehouse_tables import partitions_in_order, q, table
+from mlops_assets.tables import partitions_in_order, q, table
+from mlops_assets.training.features import feature_names, fitted_feature_transformer
+from mlops_assets.training.registry import CHAMPION_ALIAS, REFERENCE_ARTIFACT
 
 log = logging.getLogger(__name__)
 
-CHAMPION_ALIAS = "champion"
-REFERENCE_ARTIFACT = "reference/reference.parquet"
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 _RUNTIME_PACKAGES = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
 
@@ -170,7 +169,7 @@ def train_and_register(
     features = con.execute(
         f"SELECT * FROM {table(spec, 'features')} WHERE _partition IN ({placeholders})", partitions
     ).df()
-    feature_cols = [c for c in features.columns if c not in {spec.key, spec.time_column, spec.target, "_partition", "_ingested_at"}]
+    feature_cols = feature_names(spec, features.columns)
     cleaned_cols = ", ".join(q(c) for c in spec.input_columns)
     reference = con.execute(
         f"SELECT {cleaned_cols} FROM {table(spec, 'cleaned')} WHERE _partition IN ({placeholders}) "
@@ -247,23 +246,3 @@ def train_and_register(
         seconds=time.perf_counter() - started,
         params=params,
     )
-
-
-def champion(tracking: MlflowTracking, spec: DatasetSpec):
-    """The champion ModelVersion, or None when no version has been promoted yet."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return tracking.client().get_model_version_by_alias(spec.registered_model_name, CHAMPION_ALIAS)
-    except MlflowException:
-        return None
-
-
-def load_reference(tracking: MlflowTracking, run_id: str) -> pd.DataFrame:
-    """The champion's training reference sample, downloaded from its MLflow run."""
-    import mlflow.artifacts
-
-    tracking.setup()
-    with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp)
-        return pd.read_parquet(local)

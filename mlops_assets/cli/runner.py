@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from mlops_assets.datasets.factory import landing_path, partitions_for, shipped_file
+from mlops_assets.datasets.factory import job_name, partitions_for
+from mlops_assets.datasets.generator import generate_range
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.generator import generate_range
 from mlops_assets.home import MlopsHome
-from mlops_assets.resources import HomeResource
+from mlops_assets.stages import Stage, asset_key
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +70,29 @@ class Runner:
 
     def ingest(self, spec: DatasetSpec, partition_key: str) -> None:
         self.register_partition(spec, partition_key)
-        self.run(f"{spec.name}_ingest", partition_key)
+        self.run(job_name(spec.name, "ingest"), partition_key)
 
 
 def failures(result: dg.ExecuteInProcessResult) -> list[str]:
     """Why a run did not fully succeed: failed steps (user-facing reasons) and failed checks."""
-    problems = [
-        reason for e in result.all_events if e.event_type_value == "STEP_FAILURE"
-        # a blocking check's failure is reported below, with its description
-        if "DagsterAssetCheckFailedError" not in (reason := _failure_reason(e))
-    ]
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
-            data = event.asset_check_evaluation_data
-            problems.append(f"check {data.asset_check_key.to_user_string()} failed: {data.description or 'see the Dagster UI'}")
+    failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    reasons = [_failure_reason(e) for e in result.get_step_failure_events()]
+    # a blocking check's failure is reported below, with its description
+    problems = [r for r in reasons if not (failed_checks and "DagsterAssetCheckFailedError" in r)]
+    for check in failed_checks:
+        problems.append(f"check {check.asset_check_key.to_user_string()} failed: "
+                        f"{check.description or 'see the Dagster UI'}")
     if not result.success and not problems:
         problems.append("the run failed; see the Dagster UI")
     return problems
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict:
+    """The metadata values of `key`'s materialization in this run ({} when it did not materialize)."""
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == key:
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    return {}
 
 
 def _failure_reason(event: dg.DagsterEvent) -> str:
@@ -102,15 +108,19 @@ def _failure_reason(event: dg.DagsterEvent) -> str:
 
 def land_shipped_file(spec: DatasetSpec, home: MlopsHome, name: str) -> str:
     """Copy a file shipped with the dataset into its landing zone (as a user would drop it)."""
-    target = landing_path(spec, HomeResource(root=str(home.root)), name)
-    if not target.exists() or target.read_bytes() != shipped_file(spec, name).read_bytes():
-        shutil.copyfile(shipped_file(spec, name), target)
+    shipped = home.shipped_file(spec.name, name)
+    target = home.landing_file(spec.name, name, daily=spec.is_daily)
+    if not target.exists() or target.read_bytes() != shipped.read_bytes():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        shutil.copyfile(shipped, tmp)
+        tmp.replace(target)
     return name
 
 
 def _train_until(spec: DatasetSpec, partition: str) -> dict:
     """Run config pinning the training window's newest partition (the demo re-runs on the same story)."""
-    return {f"{spec.name}__model": {"config": {"train_until": partition}}}
+    return {"__".join(asset_key(spec.name, Stage.MODEL).path): {"config": {"train_until": partition}}}
 
 
 def run_demo(runner: Runner, specs: dict[str, DatasetSpec], *, days: int, drift_days: int, rows_per_day: int, say=log.info) -> None:
@@ -118,7 +128,7 @@ def run_demo(runner: Runner, specs: dict[str, DatasetSpec], *, days: int, drift_
     tx = specs["transactions"]
     start = dt.date.fromisoformat(tx.partitioning.start_date)
     drift_from = start + dt.timedelta(days=days)
-    generate_range(runner.home.landing(tx.name), start, days + drift_days, rows_per_day, seed=tx.source.seed, drift_from=drift_from)
+    generate_range(runner.home.landing(tx.name, create=True), start, days + drift_days, rows_per_day, seed=tx.source.seed, drift_from=drift_from)
     say(f"transactions: generated {days + drift_days} days x {rows_per_day} rows (drift from {drift_from})")
     for offset in range(days):
         runner.ingest(tx, (start + dt.timedelta(days=offset)).isoformat())

@@ -12,14 +12,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-
-from mlops_assets.datasets.factory import landing_path
+from mlops_assets.cli.runner import Runner, failures, materialization_metadata
+from mlops_assets.datasets.factory import job_name
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.ingest.dialect import UnreadableFile, sniff_csv
 from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, archive_file, file_digest, map_columns
-from mlops_assets.resources import HomeResource
-from mlops_assets.runner import Runner, failures
+from mlops_assets.stages import Stage, asset_key
 
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -51,45 +49,33 @@ def preflight(spec: DatasetSpec, path: Path) -> None:
         raise IngestRefused(str(exc)) from None
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key == key:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    return {}
-
-
 def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None = None) -> dict[str, Any]:
     """Land and materialize `raw` + `cleaned` for one file; returns the summary printed by the CLI."""
     path = Path(path).resolve()
     preflight(spec, path)
     key = partition_for(spec, path, partition)
-    target = landing_path(spec, HomeResource(root=str(runner.home.root)), key)
+    target = runner.home.landing_file(spec.name, key, daily=spec.is_daily)
     if target.resolve() != path:
         old_hash = file_digest(target) if target.exists() else None
         if old_hash and old_hash != file_digest(path):
             # The landing file is about to be replaced by different bytes: keep the old version first.
-            archive_file(target, runner.home.root / "archive" / spec.name, key, old_hash)
+            archive_file(target, runner.home.archive(spec.name), key, old_hash)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
         shutil.copyfile(path, tmp)
         tmp.replace(target)
     runner.register_partition(spec, key)
     result = runner.execute(
-        f"{spec.name}_ingest", key,
-        asset_selection=[dg.AssetKey([spec.name, "raw"]), dg.AssetKey([spec.name, "cleaned"])],
+        job_name(spec.name, "ingest"), key,
+        asset_selection=[asset_key(spec.name, Stage.RAW), asset_key(spec.name, Stage.CLEANED)],
         tags={"mlops/trigger": "cli-ingest"},
     )
-    raw = _metadata(result, dg.AssetKey([spec.name, "raw"]))
-    cleaned = _metadata(result, dg.AssetKey([spec.name, "cleaned"]))
+    raw = materialization_metadata(result, asset_key(spec.name, Stage.RAW))
+    cleaned = materialization_metadata(result, asset_key(spec.name, Stage.CLEANED))
     contract = raw.get("ingestion_contract", {})
     checks = {
-        e.asset_check_evaluation_data.asset_check_key.name: {
-            "passed": e.asset_check_evaluation_data.passed,
-            "description": e.asset_check_evaluation_data.description,
-        }
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        check.asset_check_key.name: {"passed": check.passed, "description": check.description}
+        for check in result.get_asset_check_evaluations()
     }
     problems = failures(result)
     return {
@@ -111,7 +97,7 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
             "thousands": contract.get("thousands"),
             "columns": contract.get("columns"),
         },
-        "rows_read": cleaned.get("rows_in"),
+        "rows_read": cleaned.get("rows_read"),
         "rows_cleaned": cleaned.get("rows_cleaned"),
         "rows_quarantined": cleaned.get("rows_quarantined"),
         "quarantine_reasons": cleaned.get("quarantine_reasons"),
@@ -136,3 +122,31 @@ def format_summary(summary: dict[str, Any]) -> str:
     for problem in summary["problems"]:
         lines.append(f"  problem     {problem}")
     return "\n".join(lines)
+
+
+def add_parser(sub):
+    parser = sub.add_parser("ingest", help="land one CSV file and materialize it through cleaned now")
+    parser.add_argument("dataset")
+    parser.add_argument("path")
+    parser.add_argument("--partition", default=None, help="partition key (default: the file name, or its date)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    return parser
+
+
+def run(args, home) -> int:
+    import json
+
+    from mlops_assets.cli.errors import UsageError, dagster_instance, dataset_spec
+    from mlops_assets.datasets.spec import load_specs
+    from mlops_assets.definitions import build_definitions
+
+    spec = dataset_spec(args.dataset)
+    runner = Runner(build_definitions(home, load_specs()), dagster_instance(), home, log_level="CRITICAL")
+    try:
+        summary = ingest(runner, spec, Path(args.path), args.partition)
+    except IngestRefused as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "dataset": spec.name, "file": args.path, "error": str(exc)}))
+        raise UsageError(str(exc)) from None
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    return 0 if summary["ok"] else 1

@@ -18,7 +18,16 @@ import pyarrow as pa_types
 from mlops_assets.datasets.spec import ColumnSpec, DatasetSpec
 from mlops_assets.ingest.landing import registered_file
 from mlops_assets.ingest.loader import LoadResult, load_csv
-from mlops_assets.warehouse_tables import NULL_TOKENS, READ_TYPES, ensure_tables, q, sql_type, table
+from mlops_assets.tables import (
+    NULL_TOKENS,
+    READ_TYPES,
+    ensure_tables,
+    partition_table,
+    q,
+    refresh_cleaned_view,
+    table,
+    typed_column,
+)
 
 PANDAS_DTYPES = {
     "string": "string[pyarrow]",
@@ -30,7 +39,15 @@ PANDAS_DTYPES = {
     "date": "datetime64[us]",
 }
 VALIDATION_BATCH_ROWS = 500_000
-_ARROW_STRINGS = {pa_types.string(): pd.StringDtype("pyarrow"), pa_types.large_string(): pd.StringDtype("pyarrow")}
+# Arrow -> pandas dtypes for validation batches: Arrow-backed strings (no per-value Python objects, ~4x
+# faster) and nullable booleans/integers, so an optional column with gaps keeps its type instead of
+# turning into `object` / `float64` (which the schema would refuse).
+_PANDAS_FROM_ARROW = {
+    pa_types.string(): pd.StringDtype("pyarrow"),
+    pa_types.large_string(): pd.StringDtype("pyarrow"),
+    pa_types.bool_(): pd.BooleanDtype(),
+    pa_types.int64(): pd.Int64Dtype(),
+}
 
 
 def pandera_schema(spec: DatasetSpec, *, batch: bool = False) -> pa.DataFrameSchema:
@@ -49,7 +66,8 @@ def pandera_schema(spec: DatasetSpec, *, batch: bool = False) -> pa.DataFrameSch
         if column.values:
             checks.append(pa.Check.isin(list(column.values)))
         dtype = PANDAS_DTYPES[column.type]
-        if not column.required and column.type in ("integer", "boolean"):
+        if (batch or not column.required) and column.type in ("integer", "boolean"):
+            # Batches arrive with nullable dtypes (see _PANDAS_FROM_ARROW); `nullable` still forbids gaps.
             dtype = {"integer": "Int64", "boolean": "boolean"}[column.type]
         columns[column.name] = pa.Column(
             dtype,
@@ -82,50 +100,20 @@ def _checks(column: ColumnSpec) -> list[tuple[str, str]]:
     return failing
 
 
-def _typed(column: ColumnSpec) -> str:
-    """Stored column -> `cleaned` column: integers are stored as checked-integral DOUBLEs (as read) and
-    exposed as BIGINT, which costs nothing per read and saves rewriting the column at load."""
-    c = q(column.name)
-    if column.type == "integer":
-        return f"CAST({c} AS BIGINT) AS {c}"
-    return c
+class CleaningFailed(Exception):
+    """Cleaning stopped; the message names the file, the column and what to do. Nothing was published."""
 
 
 @dataclass
 class CleanResult:
+    """Counts for one partition: `rows_read` from the reader; the others counted from the stored tables."""
+
     partition: str
-    rows_in: int
+    rows_read: int
     rows_cleaned: int
     rows_quarantined: int
     quarantine_reasons: dict[str, int]
     rows_validated: int = 0
-
-
-def partition_table(spec: DatasetSpec, partition: str) -> str:
-    """The physical table holding one partition of `cleaned` (the `cleaned` view unions them)."""
-    return f"{q(spec.name)}.{q('cleaned__' + partition)}"
-
-
-def refresh_cleaned_view(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
-    """`<dataset>.cleaned`: every cleaned partition, typed, with its partition key and load time."""
-    parts = con.execute(
-        f"SELECT _partition, cleaned_at FROM {table(spec, 'cleaned_partitions')} ORDER BY _partition"
-    ).fetchall()
-    columns = ", ".join(_typed(c) for c in spec.columns)
-    selects = [
-        f"SELECT {columns}, {_literal(partition)} AS _partition, _source_file, _source_line, "
-        f"TIMESTAMP '{cleaned_at.isoformat(sep=' ')}' AS _ingested_at FROM {partition_table(spec, partition)}"
-        for partition, cleaned_at in parts
-    ]
-    if not selects:
-        typed = ", ".join(f"CAST(NULL AS {sql_type(c)}) AS {q(c.name)}" for c in spec.columns)
-        selects = [f"SELECT {typed}, NULL::VARCHAR AS _partition, NULL::VARCHAR AS _source_file, "
-                   "NULL::BIGINT AS _source_line, NULL::TIMESTAMP AS _ingested_at WHERE false"]
-    con.execute(f"CREATE OR REPLACE VIEW {table(spec, 'cleaned')} AS " + "\nUNION ALL ".join(selects))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> CleanResult:
@@ -136,24 +124,30 @@ def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition
     becomes the partition's table once failing rows are moved to quarantine: the data is written
     once, as in a bare load. Checks are plain comparisons on typed data; only failing rows (few)
     get their per-column reasons spelled out. Pandera validates every kept row before it is published.
+    Stored counts are then taken from the tables themselves, so `rows_read == rows_cleaned +
+    rows_quarantined` is a real check on what was kept, not the loader's arithmetic.
     """
     ensure_tables(con, spec)
     source = registered_file(con, spec, partition)
     stage = f"{q(spec.name)}.{q('_stage__' + partition)}"
+    con.execute(f"DROP TABLE IF EXISTS {stage}")  # left by a run that died mid-way
     read = load_csv(
         con, source.path, source.dialect, stage, columns=source.column_names,
         column_types={c.name: READ_TYPES[c.type] for c in spec.columns}, null_tokens=NULL_TOKENS,
         source_name=source.name,
     )
     try:
-        return _check_and_publish(con, spec, partition, stage, read, source)
+        validated = _check_and_publish(con, spec, partition, stage, read, source)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {stage}")
+    stored = summarize_partition(con, spec, partition)
+    stored.rows_read = read.rows_read
+    stored.rows_validated = validated
+    return stored
 
 
-def _check_and_publish(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, stage: str, read: LoadResult, source
-) -> CleanResult:
+def _failing_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str) -> tuple[str, str]:
+    """Temp tables of the staging rows that fail a check or repeat a key: (failing, duplicates)."""
     checks = {c.name: _checks(c) for c in spec.columns}
     any_failure = " OR ".join(f"coalesce({cond}, false)" for pairs in checks.values() for cond, _ in pairs) or "false"
     duplicates = "_clean_duplicates"
@@ -176,7 +170,15 @@ def _check_and_publish(
             SELECT _source_line FROM {stage} WHERE {any_failure}
             UNION SELECT _source_line FROM {duplicates}"""
     )
-    n_failing = con.execute(f"SELECT count(*) FROM {failing}").fetchone()[0]
+    return failing, duplicates
+
+
+def move_to_quarantine(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, stage: str, failing: str, duplicates: str,
+    now: dt.datetime,
+) -> None:
+    """Copy the failing staging rows to quarantine with every reason spelled out, then delete them from staging."""
+    checks = {c.name: _checks(c) for c in spec.columns}
     reasons = [
         f"CASE WHEN coalesce({cond}, false) THEN '{name}: ' || {reason} END"
         for name, pairs in checks.items() for cond, reason in pairs
@@ -185,8 +187,30 @@ def _check_and_publish(
         f"CASE WHEN coalesce({cond}, false) THEN '{name}' END" for name, pairs in checks.items() for cond, _ in pairs
     ]
     first_bad.append(f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}' END")
-    dup_reason = f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}: duplicate key (first at line ' || d.first_line || ')' END"
+    dup_reason = (f"CASE WHEN d.first_line IS NOT NULL THEN '{spec.key}: duplicate key (first at line ' "
+                  "|| d.first_line || ')' END")
     record = "to_json(struct_pack(" + ", ".join(f"{q(c.name)} := r.{q(c.name)}" for c in spec.columns) + "))"
+    con.execute(
+        f"""INSERT INTO {table(spec, 'quarantine')}
+            SELECT $partition, 'clean', r._source_file, r._source_line, coalesce({', '.join(first_bad)}),
+                   concat_ws('; ', {', '.join(reasons + [dup_reason])}), {record}, $now
+            FROM {stage} AS r SEMI JOIN {failing} AS f USING (_source_line)
+            LEFT JOIN {duplicates} AS d USING (_source_line)""",
+        {"partition": partition, "now": now},
+    )
+    con.execute(f"DELETE FROM {stage} WHERE _source_line IN (SELECT _source_line FROM {failing})")
+
+
+def _check_and_publish(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, stage: str, read: LoadResult, source
+) -> int:
+    """Quarantine failing rows, validate the rest with pandera, publish the partition: all in one transaction.
+
+    Returns the rows pandera validated. Any error rolls everything back and surfaces as itself
+    (never as a secondary error from the rollback).
+    """
+    failing, duplicates = _failing_rows(con, spec, stage)
+    n_failing = con.execute(f"SELECT count(*) FROM {failing}").fetchone()[0]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     target = partition_table(spec, partition)
     con.execute("BEGIN TRANSACTION")
@@ -198,35 +222,34 @@ def _check_and_publish(
                 [[partition, source.name, r.line, r.column, r.reason, r.raw, now] for r in read.rejects],
             )
         if n_failing:  # a clean file skips both scans
-            con.execute(
-                f"""INSERT INTO {table(spec, 'quarantine')}
-                    SELECT $partition, 'clean', r._source_file, r._source_line, coalesce({', '.join(first_bad)}),
-                           concat_ws('; ', {', '.join(reasons + [dup_reason])}), {record}, $now
-                    FROM {stage} AS r SEMI JOIN {failing} AS f USING (_source_line)
-                    LEFT JOIN {duplicates} AS d USING (_source_line)""",
-                {"partition": partition, "now": now},
-            )
-            con.execute(f"DELETE FROM {stage} WHERE _source_line IN (SELECT _source_line FROM {failing})")
+            move_to_quarantine(con, spec, partition, stage, failing, duplicates, now)
         _finish_types(con, spec, stage)
-        validated = _validate_with_pandera(con, spec, stage)
+        validated = _validate_with_pandera(con, spec, stage, source.name)
         con.execute(f"DROP TABLE IF EXISTS {target}")
         con.execute(f"ALTER TABLE {stage} RENAME TO {q('cleaned__' + partition)}")
         con.execute(f"DELETE FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition])
         con.execute(f"INSERT INTO {table(spec, 'cleaned_partitions')} VALUES (?, ?)", [partition, now])
         refresh_cleaned_view(con, spec)
         con.execute(
-            f"UPDATE {table(spec, 'ingestion_contracts')} SET rows_read = ? WHERE _partition = ?", [read.rows_read, partition]
+            f"UPDATE {table(spec, 'ingestion_contracts')} SET rows_read = ? WHERE _partition = ?",
+            [read.rows_read, partition],
         )
         con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
+    except BaseException as error:
+        _rollback_quietly(con, error)
         raise
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {duplicates}")
-        con.execute(f"DROP TABLE IF EXISTS {failing}")
-    result = summarize_partition(con, spec, partition)
-    result.rows_validated = validated
-    return result
+        for temp in (duplicates, failing):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
+    return validated
+
+
+def _rollback_quietly(con: duckdb.DuckDBPyConnection, error: BaseException) -> None:
+    """Roll back, keeping `error` as what the user sees: a rollback failure is only noted on it."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as rollback_error:
+        error.add_note(f"(rolling back also failed: {rollback_error})")
 
 
 def _finish_types(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str) -> None:
@@ -242,9 +265,11 @@ def _finish_types(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str)
 
 
 def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> CleanResult:
-    """Counts for one partition as stored: rows read from the file, cleaned, quarantined (by reason)."""
-    rows_in = con.execute(
-        f"SELECT coalesce(sum(rows_read), 0) FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
+    """Counts for one partition as stored: rows read from the file, rows in the published partition table,
+    rows in quarantine (by reason), each counted from its own table."""
+    rows_read = con.execute(
+        f"SELECT coalesce(sum(rows_read), 0) FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?",
+        [partition],
     ).fetchone()[0]
     published = con.execute(
         f"SELECT count(*) FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition]
@@ -259,21 +284,48 @@ def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, parti
             [partition],
         ).fetchall()
     )
-    return CleanResult(partition, int(rows_in), int(rows_cleaned), int(sum(reasons.values())), reasons)
+    return CleanResult(partition, int(rows_read), int(rows_cleaned), int(sum(reasons.values())), reasons)
 
 
-def _validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, source: str) -> int:
-    """Validate every row of `source` against the pandera schema, in bounded batches.
+def preview_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, rows: int = 5) -> pd.DataFrame:
+    """The first rows of a cleaned partition, for the asset's metadata."""
+    return con.execute(
+        f"SELECT * EXCLUDE (_ingested_at) FROM {table(spec, 'cleaned')} WHERE _partition = ? LIMIT {int(rows)}",
+        [partition],
+    ).df()
 
-    Raises `pandera.errors.SchemaErrors` naming the failing column and check. Returns rows validated.
+
+def _validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, source: str, file_name: str) -> int:
+    """Validate every row of `source` against the pandera schema, in bounded batches; returns rows validated.
+
+    Raises CleaningFailed naming the file, the column and the failed check. Each batch is fetched
+    whole before it is validated, so no open result holds the transaction when validation fails.
     """
+    from pandera.errors import SchemaErrors
+
     schema = pandera_schema(spec, batch=True)
-    cols = ", ".join(_typed(c) for c in spec.columns)
-    reader = con.sql(f"SELECT {cols} FROM {source}").to_arrow_reader(VALIDATION_BATCH_ROWS)
+    # Dates are compared as timestamps (Arrow dates become Python objects in pandas).
+    cols = ", ".join(
+        f"CAST({q(c.name)} AS TIMESTAMP) AS {q(c.name)}" if c.type == "date" else typed_column(c) for c in spec.columns
+    )
     validated = 0
-    for batch in reader:
-        # Arrow-backed strings: no per-value Python objects, so a batch converts ~4x faster.
-        frame: pd.DataFrame = batch.to_pandas(types_mapper=_ARROW_STRINGS.get)
-        schema.validate(frame, lazy=True, inplace=True)
-        validated += len(frame)
+    reader = con.sql(f"SELECT {cols} FROM {source}").to_arrow_reader(VALIDATION_BATCH_ROWS)
+    try:
+        for batch in reader:
+            frame: pd.DataFrame = batch.to_pandas(types_mapper=_PANDAS_FROM_ARROW.get)
+            try:
+                schema.validate(frame, lazy=True, inplace=True)
+            except SchemaErrors as exc:
+                cases = exc.failure_cases
+                shown = "; ".join(
+                    f"column {row.column!r}: {row.check} (e.g. {row.failure_case!r})"
+                    for row in cases.drop_duplicates(["column", "check"]).head(5).itertuples()
+                )
+                raise CleaningFailed(
+                    f"{file_name}: {len(cases)} value(s) fail the {spec.name} schema after cleaning: {shown}. "
+                    f"Fix the column's type or checks in {spec.spec_path or 'the dataset spec'}, or the file"
+                ) from None
+            validated += len(frame)
+    finally:
+        reader.close()
     return validated

@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.warehouse_tables import partitions_in_order, q, table
+from mlops_assets.tables import partitions_in_order, q, table
 
 SAMPLE_SEED = 17
 
@@ -24,6 +24,11 @@ class DriftSummary:
     drifted_columns: list[str]
     dataset_drift: bool
     column_scores: dict[str, dict[str, float | str | bool]] = field(default_factory=dict)
+
+
+def is_severe(spec: DatasetSpec, drift_share: float) -> bool:
+    """The one rule for "this drift warrants a retrain": the share of drifted columns reaches the spec's threshold."""
+    return drift_share >= spec.drift.threshold
 
 
 def newest_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> str | None:

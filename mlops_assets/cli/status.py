@@ -10,9 +10,8 @@ import dagster as dg
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.home import MlopsHome
 from mlops_assets.resources import MlflowTracking, Warehouse
-from mlops_assets.warehouse_tables import q, table, table_exists
-
-STAGES = ("raw", "cleaned", "features", "model", "drift_report", "bento")
+from mlops_assets.stages import Stage, asset_key
+from mlops_assets.tables import q, table, table_exists
 
 
 def _plain(value: Any) -> Any:
@@ -24,7 +23,7 @@ def _plain(value: Any) -> Any:
 
 
 def _latest(instance: dg.DagsterInstance, spec: DatasetSpec, stage: str) -> dict[str, Any] | None:
-    event = instance.get_latest_materialization_event(dg.AssetKey([spec.name, stage]))
+    event = instance.get_latest_materialization_event(asset_key(spec.name, stage))
     if event is None or event.asset_materialization is None:
         return None
     materialization = event.asset_materialization
@@ -51,7 +50,7 @@ def serve_example(warehouse: Warehouse, spec: DatasetSpec, rows: int = 2) -> dic
 
 
 def champion_status(tracking: MlflowTracking, spec: DatasetSpec) -> dict[str, Any] | None:
-    from mlops_assets.training import CHAMPION_ALIAS, champion
+    from mlops_assets.training.registry import CHAMPION_ALIAS, champion
 
     version = champion(tracking, spec)
     if version is None:
@@ -71,7 +70,7 @@ def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.
     warehouse = Warehouse(path=str(home.warehouse), lock_timeout_seconds=30)
     datasets: dict[str, Any] = {}
     for spec in specs.values():
-        assets = {stage: _latest(instance, spec, stage) for stage in STAGES}
+        assets = {str(stage): _latest(instance, spec, stage) for stage in Stage}
         drift = (assets["drift_report"] or {}).get("metadata", {})
         bento = (assets["bento"] or {}).get("metadata", {})
         datasets[spec.name] = {
@@ -110,3 +109,20 @@ def format_status(status: dict[str, Any]) -> str:
             lines.append(f"  drift report  {data['drift_report']}")
         lines.append(f"  bento         {data['bento'] or 'not built'}")
     return "\n".join(lines)
+
+
+def add_parser(sub):
+    parser = sub.add_parser("status", help="latest materializations, champion, drift, Bento, example request")
+    parser.add_argument("--json", action="store_true")
+    return parser
+
+
+def run(args, home: MlopsHome) -> int:
+    import json
+
+    from mlops_assets.cli.errors import dagster_instance
+    from mlops_assets.datasets.spec import load_specs
+
+    status = collect_status(home, load_specs(), dagster_instance())
+    print(json.dumps(status, indent=2, default=str) if args.json else format_status(status))
+    return 0

@@ -15,9 +15,20 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.warehouse_tables import q, table
+from mlops_assets.tables import q, table
 
 FEATURE_TABLE_META_COLUMNS = ("_partition", "_ingested_at")
+
+
+def carried_columns(spec: DatasetSpec) -> list[str]:
+    """Columns the features table carries beside the features: key, time, target, bookkeeping."""
+    return [c for c in (spec.key, spec.time_column, spec.target, *FEATURE_TABLE_META_COLUMNS) if c]
+
+
+def feature_names(spec: DatasetSpec, columns) -> list[str]:
+    """The model's input columns among a features table's columns (everything not carried)."""
+    carried = set(carried_columns(spec))
+    return [c for c in columns if c not in carried]
 
 
 def build_feature_transformer(spec: DatasetSpec) -> ColumnTransformer:
@@ -59,7 +70,7 @@ def feature_frame(transformer: ColumnTransformer, spec: DatasetSpec, cleaned: pd
     """Model-ready rows: transformed features, then the target and bookkeeping columns."""
     features = transformer.transform(cleaned[[c.name for c in spec.feature_columns]])
     features.index = cleaned.index
-    carry = [c for c in (spec.key, spec.time_column, spec.target, *FEATURE_TABLE_META_COLUMNS) if c and c in cleaned]
+    carry = [c for c in carried_columns(spec) if c in cleaned]
     return pd.concat([features, cleaned[carry]], axis=1)
 
 

@@ -1,0 +1,44 @@
+"""`mlops-assets`: generate data, run the demo, ingest a file, report status, serve a model.
+
+Errors a user can fix (a bad file, a bad date, a failed check) print one line and exit non-zero;
+tracebacks are for bugs, not for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mlops_assets.cli import demo, generate, ingest, serve, status
+from mlops_assets.cli.errors import UsageError
+from mlops_assets.home import MlopsHome
+
+VERBS = (generate, demo, ingest, status, serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops-assets", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for verb in VERBS:
+        verb.add_parser(sub).set_defaults(func=verb.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    home = MlopsHome.from_env()
+    home.export_env()
+    from mlops_assets.cli.runner import JobFailed
+    from mlops_assets.datasets.spec import SpecError
+
+    try:
+        return args.func(args, home)
+    except (UsageError, SpecError, JobFailed) as exc:
+        print(f"mlops-assets: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""`mlops-assets serve D [--port P]`: `bentoml serve` the Bento of D's champion, with the right store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlops_assets.cli.errors import UsageError, dataset_spec
+from mlops_assets.home import MlopsHome
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser("serve", help="serve a dataset's champion Bento with `bentoml serve`")
+    parser.add_argument("dataset")
+    parser.add_argument("--port", type=int, default=3001)
+    parser.add_argument("--host", default="127.0.0.1")
+    return parser
+
+
+def latest_bento_tag(home: MlopsHome, dataset: str) -> str | None:
+    """The newest Bento the `bento` asset built for `dataset`, from the Dagster instance's records."""
+    from mlops_assets.cli.errors import dagster_instance
+    from mlops_assets.stages import Stage, asset_key
+
+    event = dagster_instance().get_latest_materialization_event(asset_key(dataset, Stage.BENTO))
+    if event is None or event.asset_materialization is None:
+        return None
+    tag = event.asset_materialization.metadata.get("bento")
+    return str(tag.value) if tag is not None else None
+
+
+def run(args: argparse.Namespace, home: MlopsHome) -> int:
+    spec = dataset_spec(args.dataset)
+    tag = latest_bento_tag(home, spec.name)
+    if tag is None:
+        raise UsageError(f"{spec.name} has no Bento yet; build one with `mlops-assets demo` or by materializing "
+                         f"{spec.name}/bento (make dev)")
+    bentoml = Path(sys.executable).parent / "bentoml"
+    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home)}
+    print(f"serving {tag} on http://{args.host}:{args.port} (BENTOML_HOME={home.bentoml_home})", flush=True)
+    try:
+        return subprocess.call([str(bentoml), "serve", tag, "--host", args.host, "--port", str(args.port)], env=env)
+    except KeyboardInterrupt:
+        return 0

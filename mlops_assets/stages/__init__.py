@@ -1,0 +1,28 @@
+"""The stages of every dataset's asset chain, one module each; names and asset keys are defined here only.
+
+    raw -> cleaned -> features -> model -> drift_report
+                                       \\-> bento
+"""
+
+
+from enum import StrEnum
+
+import dagster as dg
+
+
+class Stage(StrEnum):
+    RAW = "raw"
+    CLEANED = "cleaned"
+    FEATURES = "features"
+    MODEL = "model"
+    DRIFT_REPORT = "drift_report"
+    BENTO = "bento"
+
+
+INGEST_STAGES = (Stage.RAW, Stage.CLEANED, Stage.FEATURES)
+RETRAIN_STAGES = (Stage.MODEL, Stage.DRIFT_REPORT, Stage.BENTO)
+
+
+def asset_key(dataset: str, stage: Stage | str) -> dg.AssetKey:
+    """`<dataset>/<stage>`: every asset key of the platform is made here."""
+    return dg.AssetKey([dataset, str(Stage(stage))])

@@ -1,0 +1,40 @@
+"""`<dataset>/features`: model-ready rows, made by the registered pipeline's own feature transformer."""
+
+
+import dagster as dg
+
+from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.resources import Warehouse
+from mlops_assets.stages import Stage, asset_key
+
+
+def build_features_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=asset_key(spec.name, Stage.FEATURES),
+        deps=[asset_key(spec.name, Stage.CLEANED)],
+        partitions_def=partitions_def,
+        group_name=spec.name,
+        kinds={"duckdb", "scikitlearn"},
+        description=f"Model-ready rows of {spec.name}: the output of the model pipeline's own feature transformer.",
+        metadata={"dagster/table_name": f"warehouse.{spec.name}.features"},
+    )
+    def features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        from mlops_assets.training.features import build_features_partition, feature_names
+
+        with warehouse.connect() as con:
+            try:
+                frame = build_features_partition(con, spec, context.partition_key)
+            except LookupError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+        names = feature_names(spec, frame.columns)
+        return dg.MaterializeResult(
+            metadata={
+                "rows": len(frame),
+                "n_features": len(names),
+                "features": dg.MetadataValue.json(names),
+                "target_mean": float(frame[spec.target].astype(float).mean()),
+                "dagster/row_count": len(frame),
+            }
+        )
+
+    return features

@@ -1,0 +1,1 @@
+"""Training without Dagster: the feature transformer, fitting and evaluation, the MLflow registry."""
