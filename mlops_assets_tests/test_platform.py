@@ -178,3 +178,18 @@ def test_training_window_can_be_pinned_and_a_bad_pin_is_refused(platform, instan
     assert len(meta["training_partitions"]) == DEMO_DAYS
     with pytest.raises(JobFailed, match="train_until='2031-01-01' is not an ingested partition"):
         platform.run("transactions_train", ops_config={"transactions__model": {"config": {"train_until": "2031-01-01"}}})
+
+
+def test_champion_lineage_names_every_training_file_by_content_hash(platform, tracking, warehouse, specs):
+    from mlops_assets.training.lineage import load_lineage
+
+    spec = specs["wine_quality"]
+    champion = tracking.client().get_model_version_by_alias(spec.registered_model_name, "champion")
+    lineage = load_lineage(tracking, champion.run_id)
+    with warehouse.connect(read_only=True) as con:
+        hashes = dict(con.execute("SELECT _partition, content_hash FROM wine_quality.ingestion_contracts").fetchall())
+    assert [p["partition"] for p in lineage["partitions"]] == ["winequality-red.csv"]
+    assert lineage["partitions"][0]["content_hash"] == hashes["winequality-red.csv"]
+    assert lineage["partitions"][0]["rows_read"] == 1599
+    assert lineage["spec_hash"].startswith("sha256:") and lineage["code_version"]
+    assert lineage["dagster_run_id"]

@@ -23,6 +23,7 @@ from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.resources.tracking import MlflowTracking
 from mlops_assets.tables import partitions_in_order, q, table
 from mlops_assets.training.features import feature_names, fitted_feature_transformer
+from mlops_assets.training.lineage import build_lineage, log_lineage
 from mlops_assets.training.registry import CHAMPION_ALIAS, REFERENCE_ARTIFACT
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ def train_and_register(
         signature = infer_signature(example, pipeline.predict(example))
     requirements = [f"{p}=={importlib.metadata.version(p)}" for p in _RUNTIME_PACKAGES]
 
+    lineage = build_lineage(con, spec, partitions, dagster_run_id=(tags or {}).get("dagster_run_id"))
     tracking.setup()
     experiment_id = tracking.experiment_id(spec.name)
     params = {
@@ -221,6 +223,7 @@ def train_and_register(
             registered_model_name=spec.registered_model_name,
             skops_trusted_types=_trusted_types(pipeline),
         )
+        log_lineage(lineage)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
             reference.to_parquet(path, index=False)

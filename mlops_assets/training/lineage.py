@@ -1,0 +1,101 @@
+"""The lineage of a model: which files (by content hash), which code and which spec trained it.
+
+Written once per training run as an MLflow artifact of the run that logged the model (and as run tags
+for search), read back by the CLI (`lineage`), the Bento (labels, `/lineage`) and the monitoring
+that needs to know what the champion has already seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+from functools import cache
+from typing import Any
+
+import duckdb
+
+from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.home import REPO_DIR
+from mlops_assets.resources.tracking import MlflowTracking
+from mlops_assets.tables import table
+
+LINEAGE_ARTIFACT = "lineage/lineage.json"
+CODE_VERSION_TAG = "mlops.code_version"
+SPEC_HASH_TAG = "mlops.spec_hash"
+
+
+@cache
+def code_version() -> str:
+    """The git commit of the checkout (with `+dirty` when it has changes), else the installed package version."""
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO_DIR), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return "mlops_assets==" + version("mlops_assets")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def spec_hash(spec: DatasetSpec) -> str:
+    """sha256 of the spec's content (not of its location), so a model knows the exact spec it was built from."""
+    content = spec.model_dump(mode="json", exclude={"spec_path"})
+    return "sha256:" + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def training_files(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions: list[str]) -> list[dict[str, Any]]:
+    """Per training partition: the file it was read from, that file's content hash and the rows read."""
+    placeholders = ", ".join("?" for _ in partitions)
+    rows = con.execute(
+        f"SELECT _partition, source_file, content_hash, rows_read FROM {table(spec, 'ingestion_contracts')} "
+        f"WHERE _partition IN ({placeholders})",
+        partitions,
+    ).fetchall() if partitions else []
+    by_partition = {r[0]: r for r in rows}
+    return [
+        {"partition": p, "file": by_partition[p][1] if p in by_partition else None,
+         "content_hash": by_partition[p][2] if p in by_partition else None,
+         "rows_read": by_partition[p][3] if p in by_partition else None}
+        for p in partitions
+    ]
+
+
+def build_lineage(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions: list[str], *, dagster_run_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "dataset": spec.name,
+        "registered_model": spec.registered_model_name,
+        "dagster_run_id": dagster_run_id,
+        "code_version": code_version(),
+        "spec_hash": spec_hash(spec),
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "partitions": training_files(con, spec, partitions),
+    }
+
+
+def log_lineage(lineage: dict[str, Any]) -> None:
+    """Attach `lineage` to the active MLflow run (artifact + searchable tags)."""
+    import mlflow
+
+    mlflow.log_dict(lineage, LINEAGE_ARTIFACT)
+    mlflow.set_tags({CODE_VERSION_TAG: lineage["code_version"], SPEC_HASH_TAG: lineage["spec_hash"]})
+
+
+def load_lineage(tracking: MlflowTracking, run_id: str) -> dict[str, Any]:
+    """The lineage logged by the training run `run_id` ({} for runs from before lineage was recorded)."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    tracking.setup()
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{LINEAGE_ARTIFACT}")
+    except (MlflowException, OSError):
+        return {}
