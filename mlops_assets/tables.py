@@ -11,6 +11,9 @@ Per dataset schema `<dataset>` (the raw layer is the registered landing files th
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import duckdb
 
 from mlops_assets.datasets.spec import ColumnSpec, DatasetSpec
@@ -39,6 +42,22 @@ READ_TYPES = {
 }
 # Cells read as NULL (missing): DuckDB matches them exactly, so common spellings are listed.
 NULL_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none")
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All-or-nothing: commit when the block ends, roll back on any error, and let that error be what the
+    user sees (a failing rollback is only noted on it, never raised in its place)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException as error:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as rollback_error:
+            error.add_note(f"(rolling back also failed: {rollback_error})")
+        raise
+    con.execute("COMMIT")
 
 
 def q(identifier: str) -> str:

@@ -26,6 +26,7 @@ from mlops_assets.tables import (
     q,
     refresh_cleaned_view,
     table,
+    transaction,
     typed_column,
 )
 
@@ -213,43 +214,31 @@ def _check_and_publish(
     n_failing = con.execute(f"SELECT count(*) FROM {failing}").fetchone()[0]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     target = partition_table(spec, partition)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ?", [partition])
-        if read.rejects:
-            con.executemany(
-                f"INSERT INTO {table(spec, 'quarantine')} VALUES (?, 'read', ?, ?, ?, ?, ?, ?)",
-                [[partition, source.name, r.line, r.column, r.reason, r.raw, now] for r in read.rejects],
+        with transaction(con):
+            con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ?", [partition])
+            if read.rejects:
+                con.executemany(
+                    f"INSERT INTO {table(spec, 'quarantine')} VALUES (?, 'read', ?, ?, ?, ?, ?, ?)",
+                    [[partition, source.name, r.line, r.column, r.reason, r.raw, now] for r in read.rejects],
+                )
+            if n_failing:  # a clean file skips both scans
+                move_to_quarantine(con, spec, partition, stage, failing, duplicates, now)
+            _finish_types(con, spec, stage)
+            validated = _validate_with_pandera(con, spec, stage, source.name)
+            con.execute(f"DROP TABLE IF EXISTS {target}")
+            con.execute(f"ALTER TABLE {stage} RENAME TO {q('cleaned__' + partition)}")
+            con.execute(f"DELETE FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition])
+            con.execute(f"INSERT INTO {table(spec, 'cleaned_partitions')} VALUES (?, ?)", [partition, now])
+            refresh_cleaned_view(con, spec)
+            con.execute(
+                f"UPDATE {table(spec, 'ingestion_contracts')} SET rows_read = ? WHERE _partition = ?",
+                [read.rows_read, partition],
             )
-        if n_failing:  # a clean file skips both scans
-            move_to_quarantine(con, spec, partition, stage, failing, duplicates, now)
-        _finish_types(con, spec, stage)
-        validated = _validate_with_pandera(con, spec, stage, source.name)
-        con.execute(f"DROP TABLE IF EXISTS {target}")
-        con.execute(f"ALTER TABLE {stage} RENAME TO {q('cleaned__' + partition)}")
-        con.execute(f"DELETE FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition])
-        con.execute(f"INSERT INTO {table(spec, 'cleaned_partitions')} VALUES (?, ?)", [partition, now])
-        refresh_cleaned_view(con, spec)
-        con.execute(
-            f"UPDATE {table(spec, 'ingestion_contracts')} SET rows_read = ? WHERE _partition = ?",
-            [read.rows_read, partition],
-        )
-        con.execute("COMMIT")
-    except BaseException as error:
-        _rollback_quietly(con, error)
-        raise
     finally:
         for temp in (duplicates, failing):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
     return validated
-
-
-def _rollback_quietly(con: duckdb.DuckDBPyConnection, error: BaseException) -> None:
-    """Roll back, keeping `error` as what the user sees: a rollback failure is only noted on it."""
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error as rollback_error:
-        error.add_note(f"(rolling back also failed: {rollback_error})")
 
 
 def _finish_types(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str) -> None:

@@ -27,7 +27,7 @@ from mlops_assets.ingest.dialect import (
     normalize_column_name,
     sniff_csv,
 )
-from mlops_assets.tables import ensure_tables, table
+from mlops_assets.tables import ensure_tables, table, transaction
 
 # Thousands of records for any realistic row width: enough for the dialect and for type inference
 # (2000 rows), and cheap enough (~0.05-0.1 s) to stay a few percent of ingesting a 1M-row file.
@@ -176,8 +176,7 @@ def register_file(
     previous = con.execute(
         f"SELECT content_hash FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
     ).fetchone()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         version, archived = _record_version(con, spec, partition, path, content_hash, size, archive_dir, now)
         con.execute(f"DELETE FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition])
         con.execute(
@@ -185,10 +184,6 @@ def register_file(
             [partition, path.name, str(archived or path), content_hash, size,
              json.dumps(dialect.to_metadata()), json.dumps(names), None, now],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return RawFile(
         partition=partition,
         path=path,
