@@ -169,3 +169,24 @@ def _last_ingested_hash(instance: dg.DagsterInstance, raw_key: dg.AssetKey, part
 
 def landing_sensors(datasets: list[DatasetDefinitions]) -> list[dg.SensorDefinition]:
     return [landing_sensor(d) for d in datasets if d.spec.source.kind == "file_drop"]
+
+
+def reconcile_dead_runs_sensor() -> dg.SensorDefinition:
+    """Every minute under the daemon: runs whose process died are marked failed, so none holds a run slot."""
+
+    @dg.sensor(
+        name="reconcile_dead_runs",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Mark STARTED runs whose process is gone (killed, crashed) as failed, with the reason.",
+    )
+    def reconcile_dead_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        from mlops_assets.recovery import reconcile_dead_runs as reconcile
+
+        dead = reconcile(context.instance)
+        if dead:
+            return dg.SkipReason(f"marked {len(dead)} dead run(s) failed: "
+                                 + ", ".join(f"{d.run_id[:8]} ({d.job_name}, pid {d.pid})" for d in dead))
+        return dg.SkipReason("no dead runs")
+
+    return reconcile_dead_runs

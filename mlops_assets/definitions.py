@@ -14,6 +14,7 @@ from mlops_assets.automation import (
     daily_ingest_schedules,
     hourly_monitoring_schedule,
     landing_sensors,
+    reconcile_dead_runs_sensor,
     retrain_on_drift_sensor,
     weekly_retrain_schedule,
 )
@@ -63,7 +64,7 @@ def build_definitions(home: MlopsHome | None = None, specs: dict[str, DatasetSpe
             hourly_monitoring_schedule(datasets),
             weekly_retrain_schedule(datasets),
         ],
-        sensors=[retrain_on_drift_sensor(datasets), *landing_sensors(datasets)],
+        sensors=[retrain_on_drift_sensor(datasets), *landing_sensors(datasets), reconcile_dead_runs_sensor()],
         resources=resources_for(os.environ.get("MLOPS_PROFILE", "local"), home),
     )
 

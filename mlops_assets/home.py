@@ -37,6 +37,27 @@ def default_home_root() -> Path:
     return Path.cwd().resolve() / ".mlops"
 
 
+INSTANCE_CONFIG_MARKER = "# Dagster instance for mlops_assets (managed:"
+INSTANCE_CONFIG = f"""{INSTANCE_CONFIG_MARKER} rewritten on upgrade; delete this line to keep your own edits)
+# Storage: SQLite in this folder. Runs queue (max 4 at once, on a 2-core laptop), and run monitoring
+# fails runs that never start or whose workers die; the `reconcile_dead_runs` sensor and every
+# `mlops-assets` command also fail runs whose process is gone, so ghosts never hold a run slot.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 4
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
+"""
+
+
 @dataclass(frozen=True)
 class MlopsHome:
     """Paths under one MLOPS_HOME: pure path arithmetic, no I/O until `ensure()` (or `create=True`)."""
@@ -93,11 +114,13 @@ class MlopsHome:
         for path in (self.root, self.mlflow_dir, self.artifact_root, self.bentoml_home, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
         instance_config = self.dagster_home / "dagster.yaml"
-        if not instance_config.exists():
-            # Defaults (SQLite storage in this folder), written out so Dagster does not warn about them.
-            instance_config.write_text(
-                "# Dagster instance for mlops_assets: SQLite storage in this folder.\ntelemetry:\n  enabled: false\n"
-            )
+        current = instance_config.read_text() if instance_config.exists() else None
+        # Ours to keep up to date unless a person has taken it over (removed the marker line).
+        if current is None or (current != INSTANCE_CONFIG and current.startswith(INSTANCE_CONFIG_MARKER)):
+            from mlops_assets.files import atomic_path
+
+            with atomic_path(instance_config) as temporary:
+                temporary.write_text(INSTANCE_CONFIG)
         return self
 
     def export_env(self) -> None:

@@ -38,6 +38,11 @@ def dataset_spec(name: str):
 
 
 def dagster_instance():
+    """The persistent instance under DAGSTER_HOME, with runs whose process died marked failed first."""
     import dagster as dg
 
-    return dg.DagsterInstance.get()
+    from mlops_assets.recovery import reconcile_dead_runs
+
+    instance = dg.DagsterInstance.get()
+    reconcile_dead_runs(instance)
+    return instance

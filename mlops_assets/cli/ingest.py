@@ -8,13 +8,13 @@ name, daily files their date) and materialized through the same job the UI runs.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from mlops_assets.cli.runner import Runner, failures, materialization_metadata
 from mlops_assets.datasets.factory import job_name
 from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.files import atomic_copy
 from mlops_assets.ingest.dialect import UnreadableFile, sniff_csv
 from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, archive_file, file_digest, map_columns
 from mlops_assets.stages import Stage, asset_key
@@ -60,10 +60,7 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
         if old_hash and old_hash != file_digest(path):
             # The landing file is about to be replaced by different bytes: keep the old version first.
             archive_file(target, runner.home.archive(spec.name), key, old_hash)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(target)
+        atomic_copy(path, target)
     runner.register_partition(spec, key)
     result = runner.execute(
         job_name(spec.name, "ingest"), key,

@@ -29,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     home = MlopsHome.from_env()
-    home.export_env()
+    try:
+        home.export_env()
+    except OSError as exc:
+        from mlops_assets.files import describe_os_error
+
+        print(f"mlops-assets: MLOPS_HOME {home.root}: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     from mlops_assets.cli.runner import JobFailed
     from mlops_assets.datasets.spec import SpecError
 
@@ -37,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, home)
     except (UsageError, SpecError, JobFailed) as exc:
         print(f"mlops-assets: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # permissions, full disk, read-only or missing folders: the user can fix these
+        from mlops_assets.files import describe_os_error
+
+        print(f"mlops-assets: {describe_os_error(exc)}", file=sys.stderr)
         return 2
 
 

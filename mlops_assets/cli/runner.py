@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 from dataclasses import dataclass
 
 import dagster as dg
@@ -16,6 +15,7 @@ import dagster as dg
 from mlops_assets.datasets.factory import job_name, partitions_for
 from mlops_assets.datasets.generator import generate_range
 from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.files import atomic_copy
 from mlops_assets.home import MlopsHome
 from mlops_assets.stages import Stage, asset_key
 
@@ -111,10 +111,7 @@ def land_shipped_file(spec: DatasetSpec, home: MlopsHome, name: str) -> str:
     shipped = home.shipped_file(spec.name, name)
     target = home.landing_file(spec.name, name, daily=spec.is_daily)
     if not target.exists() or target.read_bytes() != shipped.read_bytes():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(shipped, tmp)
-        tmp.replace(target)
+        atomic_copy(shipped, target)
     return name
 
 

@@ -10,6 +10,7 @@ import dagster as dg
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.home import MlopsHome
 from mlops_assets.resources import MlflowTracking, Warehouse
+from mlops_assets.resources.warehouse import WarehouseBusy
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.tables import q, table, table_exists
 
@@ -45,6 +46,8 @@ def serve_example(warehouse: Warehouse, spec: DatasetSpec, rows: int = 2) -> dic
             frame = con.execute(f"SELECT {cols} FROM {table(spec, 'cleaned')} LIMIT {int(rows)}").df()
     except FileNotFoundError:
         return None
+    except WarehouseBusy:
+        return {"busy": "the warehouse is being written by a run; ask again when it finishes"}
     records = [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
     return {"records": records} if records else None
 
@@ -67,7 +70,8 @@ def champion_status(tracking: MlflowTracking, spec: DatasetSpec) -> dict[str, An
 
 def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.DagsterInstance) -> dict[str, Any]:
     tracking = MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))
-    warehouse = Warehouse(path=str(home.warehouse), lock_timeout_seconds=30)
+    # Status must answer while a run writes: wait briefly, then report what it could not read.
+    warehouse = Warehouse(path=str(home.warehouse), lock_timeout_seconds=2)
     datasets: dict[str, Any] = {}
     for spec in specs.values():
         assets = {str(stage): _latest(instance, spec, stage) for stage in Stage}

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlops_assets.files import atomic_path
+
 CATEGORIES = ("grocery", "restaurant", "gas", "travel", "electronics", "online", "entertainment", "health")
 _BASE_MIX = np.array([0.26, 0.18, 0.12, 0.05, 0.06, 0.18, 0.09, 0.06])
 _DRIFT_MIX = np.array([0.14, 0.12, 0.06, 0.10, 0.14, 0.32, 0.08, 0.04])
@@ -92,14 +94,12 @@ def landing_file_name(day: dt.date) -> str:
 
 
 def write_day(landing_dir: Path, day: dt.date, rows: int, *, seed: int, drifted: bool = False) -> Path:
-    """Write one day's CSV atomically (temp file + rename), so a half-written file is never ingested."""
-    landing_dir.mkdir(parents=True, exist_ok=True)
+    """Write one day's CSV atomically (unique temporary + rename): never half-written, never torn by a second writer."""
     target = landing_dir / landing_file_name(day)
-    tmp = target.with_suffix(".csv.tmp")
-    generate_day(day, rows, seed=seed, drifted=drifted).to_csv(
-        tmp, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n"
-    )
-    tmp.replace(target)
+    with atomic_path(target) as temporary:
+        generate_day(day, rows, seed=seed, drifted=drifted).to_csv(
+            temporary, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n"
+        )
     return target
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import duckdb
 
 from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.files import atomic_copy
 from mlops_assets.ingest.dialect import (
     CsvDialect,
     UnreadableFile,
@@ -121,10 +121,7 @@ def archive_file(path: Path, archive_dir: Path, partition: str, content_hash: st
     """Copy `path` to `<archive_dir>/<partition>/<hash>.csv` (once; written atomically) and return the copy."""
     copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{path.suffix}"
     if not copy.exists():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = copy.with_name(copy.name + ".part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(copy)
+        atomic_copy(path, copy)
     return copy
 
 

@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.files import atomic_path
 from mlops_assets.tables import partitions_in_order, q, table
 
 SAMPLE_SEED = 17
@@ -75,8 +76,8 @@ def run_drift_report(spec: DatasetSpec, current: pd.DataFrame, reference: pd.Dat
         Dataset.from_pandas(_prepare(current, spec), data_definition=definition),
         Dataset.from_pandas(_prepare(reference, spec), data_definition=definition),
     )
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(html_path))
+    with atomic_path(html_path) as temporary:
+        snapshot.save_html(str(temporary))
 
     result = snapshot.dict()
     share, threshold = 0.0, 0.5

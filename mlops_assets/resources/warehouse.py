@@ -19,6 +19,10 @@ import duckdb
 log = logging.getLogger(__name__)
 
 
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse for longer than we were willing to wait."""
+
+
 class Warehouse(dg.ConfigurableResource):
     """A DuckDB database file; `connect()` yields a connection, waiting for other writers."""
 
@@ -44,8 +48,13 @@ class Warehouse(dg.ConfigurableResource):
                 con = duckdb.connect(self.path, read_only=read_only, config=config)
                 break
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower():
                     raise
+                if time.monotonic() > deadline:
+                    raise WarehouseBusy(
+                        f"warehouse {self.path} is held by another process (a run writing) for over "
+                        f"{self.lock_timeout_seconds:g}s; try again when it finishes"
+                    ) from None
                 log.info("warehouse %s is locked by another process; retrying in %.2fs", self.path, delay)
                 time.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 2.0)

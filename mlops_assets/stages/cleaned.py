@@ -8,6 +8,7 @@ import dagster as dg
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.resources import Warehouse
 from mlops_assets.stages import Stage, asset_key
+from mlops_assets.stages.failures import user_failures
 
 ROWS_CONSERVED_CHECK = "rows_conserved"
 QUARANTINE_CHECK = "quarantine_share_within_limit"
@@ -50,15 +51,11 @@ def build_cleaned_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         ],
     )
     def cleaned(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        from mlops_assets.ingest.cleaning import CleaningFailed, clean_partition, preview_partition
-        from mlops_assets.ingest.dialect import UnreadableFile
+        from mlops_assets.ingest.cleaning import clean_partition, preview_partition
 
         partition = context.partition_key
-        with warehouse.connect() as con:
-            try:
-                result = clean_partition(con, spec, partition)
-            except (UnreadableFile, CleaningFailed, LookupError) as exc:
-                raise dg.Failure(description=str(exc), allow_retries=False) from None
+        with user_failures(f"{spec.name}/cleaned"), warehouse.connect() as con:
+            result = clean_partition(con, spec, partition)
             preview = preview_partition(con, spec, partition)
         share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
         reasons = "\n".join(f"| {why} | {count} |" for why, count in result.quarantine_reasons.items())

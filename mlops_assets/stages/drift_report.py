@@ -8,6 +8,7 @@ import dagster as dg
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
 from mlops_assets.stages import Stage, asset_key
+from mlops_assets.stages.failures import user_failures
 
 
 def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -38,8 +39,9 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             current, current_total = sample_partition(con, spec, partition, spec.drift.sample_rows)
         reference = load_reference(tracking, version.run_id)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        html = home.paths.reports(name, create=True) / f"drift_{partition.replace('/', '_')}_{stamp}.html"
-        summary = run_drift_report(spec, current, reference, html)
+        with user_failures(f"{name}/drift_report"):
+            html = home.paths.reports(name, create=True) / f"drift_{partition.replace('/', '_')}_{stamp}.html"
+            summary = run_drift_report(spec, current, reference, html)
         severe = is_severe(spec, summary.drift_share)
         context.log.info(f"{name}: drift share {summary.drift_share:.2f} ({'severe' if severe else 'ok'}), "
                          f"drifted {summary.drifted_columns}")

@@ -6,6 +6,7 @@ import dagster as dg
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.resources import Warehouse
 from mlops_assets.stages import Stage, asset_key
+from mlops_assets.stages.failures import user_failures
 
 
 def build_features_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -21,11 +22,8 @@ def build_features_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinit
     def features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         from mlops_assets.training.features import build_features_partition, feature_names
 
-        with warehouse.connect() as con:
-            try:
-                frame = build_features_partition(con, spec, context.partition_key)
-            except LookupError as exc:
-                raise dg.Failure(description=str(exc), allow_retries=False) from None
+        with user_failures(f"{spec.name}/features"), warehouse.connect() as con:
+            frame = build_features_partition(con, spec, context.partition_key)
         names = feature_names(spec, frame.columns)
         return dg.MaterializeResult(
             metadata={

@@ -8,6 +8,7 @@ import dagster as dg
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.resources import HomeResource, Warehouse
 from mlops_assets.stages import Stage, asset_key
+from mlops_assets.stages.failures import user_failures
 
 CONTRACT_CHECK = "matches_established_contract"
 
@@ -41,7 +42,9 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
         if not path.exists() and spec.source.kind == "generator":
             from mlops_assets.datasets.generator import write_day
 
-            write_day(path.parent, dt.date.fromisoformat(partition), spec.source.rows_per_day, seed=spec.source.seed)
+            with user_failures(f"{spec.name}/raw"):
+                write_day(path.parent, dt.date.fromisoformat(partition), spec.source.rows_per_day,
+                          seed=spec.source.seed)
             context.log.info(f"generated {path} ({spec.source.rows_per_day} rows)")
         if not path.exists():
             raise dg.Failure(
@@ -50,14 +53,15 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
                 allow_retries=False,
             )
         archive = paths.archive(spec.name) if spec.source.kind == "file_drop" else None
-        try:
-            with warehouse.connect() as con:
-                raw_file = register_file(con, spec, path, partition, archive_dir=archive)
-                first = first_contract(con, spec, exclude_partition=partition)
-        except UnreadableFile as exc:
-            raise dg.Failure(
-                description=str(exc), metadata={"file": dg.MetadataValue.path(str(path))}, allow_retries=False
-            ) from None
+        with user_failures(f"{spec.name}/raw"):
+            try:
+                with warehouse.connect() as con:
+                    raw_file = register_file(con, spec, path, partition, archive_dir=archive)
+                    first = first_contract(con, spec, exclude_partition=partition)
+            except UnreadableFile as exc:
+                raise dg.Failure(
+                    description=str(exc), metadata={"file": dg.MetadataValue.path(str(path))}, allow_retries=False
+                ) from None
         contract = raw_file.dialect.to_metadata()
         established = established_contract(first[1] if first else None, spec.contract)
         differences = contract_differences(contract, established) if established else []
