@@ -126,3 +126,22 @@ def test_every_stage_has_one_builder_and_one_key(specs, stage):
     keys = {k for a in wine.assets for k in a.keys}
     assert asset_key("wine_quality", stage) in keys
     assert len(keys) == len(Stage)
+
+
+def test_temporaries_left_by_a_dead_writer_are_swept_by_the_next_raw_run(specs, fresh_home, fresh_resources):
+    import os
+    import time
+
+    from mlops_assets.files import TEMP_MARK
+
+    wine = build_dataset(specs["wine_quality"])
+    landing = fresh_home.landing("wine_quality", create=True)
+    stale = landing / f"{TEMP_MARK}0123456789ab-half.csv"
+    stale.write_text("half a file")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    fresh = landing / f"{TEMP_MARK}ba9876543210-being-written.csv"
+    fresh.write_text("a live writer's file")
+    result = _ingest(wine, fresh_resources, fresh_home, "batch.csv", _rows([WINE_HEADER] + [GOOD] * 3))
+    assert result.success
+    assert not stale.exists() and fresh.exists()  # only what no live writer can own any more

@@ -24,6 +24,7 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     def drift_report(
         context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking, home: HomeResource
     ) -> dg.MaterializeResult:
+        from mlops_assets.files import sweep_temporaries
         from mlops_assets.monitoring.drift import is_severe, newest_partition, run_drift_report, sample_partition
         from mlops_assets.training.registry import champion, load_reference
 
@@ -40,6 +41,7 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         reference = load_reference(tracking, version.run_id)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         with user_failures(f"{name}/drift_report"):
+            sweep_temporaries(home.paths.reports(name))
             html = home.paths.reports(name, create=True) / f"drift_{partition.replace('/', '_')}_{stamp}.html"
             summary = run_drift_report(spec, current, reference, html)
         severe = is_severe(spec, summary.drift_share)

@@ -32,6 +32,7 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
         ],
     )
     def raw(context: dg.AssetExecutionContext, home: HomeResource, warehouse: Warehouse) -> dg.MaterializeResult:
+        from mlops_assets.files import sweep_temporaries
         from mlops_assets.ingest.contract import contract_differences, established_contract
         from mlops_assets.ingest.dialect import UnreadableFile
         from mlops_assets.ingest.landing import first_contract, register_file
@@ -39,6 +40,9 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
         partition = context.partition_key
         paths = home.paths
         path = paths.landing_file(spec.name, partition, daily=spec.is_daily)
+        for folder in (paths.landing(spec.name), paths.archive(spec.name)):
+            for leftover in sweep_temporaries(folder):
+                context.log.info(f"removed {leftover}, left by a writer that died")
         if not path.exists() and spec.source.kind == "generator":
             from mlops_assets.datasets.generator import write_day
 
