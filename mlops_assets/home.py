@@ -44,6 +44,8 @@ INSTANCE_CONFIG = f"""{INSTANCE_CONFIG_MARKER} rewritten on upgrade; delete this
 # `mlops-assets` command also fail runs whose process is gone, so ghosts never hold a run slot.
 telemetry:
   enabled: false
+nux:
+  enabled: false  # no community sign-up dialog over the asset graph
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
