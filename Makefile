@@ -16,7 +16,7 @@ MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 3001
 MLOPS_DATASET ?= transactions
 
-.PHONY: install demo test test-fast lint dev mlflow-ui serve validate bench clean
+.PHONY: install system-deps demo test test-fast lint screenshots dev mlflow-ui serve validate bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,17 +26,29 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
+# Services and programs the tests drive for real: Debian's chromium for the browser tests.
+# Installed when missing and we may (root); otherwise those tests skip, naming what is missing.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (browser tests)"; \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null; \
+	fi
+
 demo: install
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/mlops-assets demo
 
 # The README's one test command: lint, then the whole suite (what CI runs).
-test: lint
+test: lint system-deps
 	$(BIN)/python -m pytest
 
 # The edit loop: unit and single-asset tests; no whole-graph demo, no servers.
 test-fast: lint
 	$(BIN)/python -m pytest -m "not slow" -q
+
+# Refresh the README tour's screenshots from the browser tests.
+screenshots: install system-deps
+	MLOPS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q mlops_assets_tests/test_ui.py
 
 lint: install
 	$(BIN)/ruff check .
