@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from mlops_assets.datasets.factory import DatasetDefinitions
-from mlops_assets.resources import HomeResource
+from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
 from mlops_assets.stages import RETRAIN_STAGES, Stage
 
 
@@ -43,52 +43,110 @@ def weekly_retrain_schedule(datasets: list[DatasetDefinitions]) -> dg.ScheduleDe
 
 
 def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefinition:
-    """Request `D/model` and everything downstream when a new drift report of D is severe.
+    """Request `D/model` and everything downstream on new evidence: a severe drift report or a performance drop.
 
-    The cursor remembers, per dataset, the last drift report event it judged, so each report
-    triggers at most one retrain and restarts of the daemon do not replay old reports.
+    The decision (see `monitoring/retrain.py`) settles: once the champion has been trained on the newest
+    labeled partition, further reports on the same data are skipped with that reason, even if drift
+    remains; a cooldown and a daily cap per dataset prevent storms. The cursor keeps, per dataset, the
+    last drift/performance events judged and the retrains requested, so restarts replay nothing.
     """
-    by_key = {d.key(Stage.DRIFT_REPORT): d for d in datasets}
 
     @dg.sensor(
         name="retrain_on_drift",
         target=dg.AssetSelection.assets(*[d.key(s) for d in datasets for s in RETRAIN_STAGES]),
         minimum_interval_seconds=60,
-        default_status=dg.DefaultSensorStatus.STOPPED,
-        description="Retrain when a drift report's drift share reaches the dataset's threshold.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Retrain on new evidence (severe drift, performance drop) the champion has not been trained on.",
     )
-    def retrain_on_drift(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        from mlops_assets.monitoring.drift import is_severe
-
-        cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-        requests, notes = [], []
-        for key, dataset in by_key.items():
-            records = context.instance.fetch_materializations(key, limit=1, ascending=False).records
-            if not records:
-                continue
-            record = records[0]
-            if record.storage_id <= cursor.get(dataset.spec.name, -1):
-                continue
-            cursor[dataset.spec.name] = record.storage_id
-            materialization = record.asset_materialization
-            metadata = materialization.metadata if materialization else {}
-            share_value = metadata.get("drift_share")
-            share = float(share_value.value) if share_value is not None else 0.0
-            if is_severe(dataset.spec, share):
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"{dataset.spec.name}:drift:{record.storage_id}",
-                        asset_selection=[dataset.key(s) for s in RETRAIN_STAGES],
-                        tags={"mlops/trigger": "drift", "mlops/dataset": dataset.spec.name, "mlops/drift_share": f"{share:.3f}"},
-                    )
-                )
-            else:
-                notes.append(f"{dataset.spec.name}: drift share {share:.2f} < {dataset.spec.drift.threshold}")
-        if not requests:
-            return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(notes) or "no new drift reports"), cursor=json.dumps(cursor))
-        return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
+    def retrain_on_drift(
+        context: dg.SensorEvaluationContext, tracking: MlflowTracking, warehouse: Warehouse
+    ) -> dg.SensorResult:
+        cursor: dict = json.loads(context.cursor) if context.cursor else {}
+        requests, reasons = [], []
+        for dataset in datasets:
+            name = dataset.spec.name
+            seen = cursor.setdefault(name, {})
+            evidence, marks = _new_evidence(context.instance, dataset, seen)
+            decision, champion_version = _decide(dataset, evidence, seen, tracking, warehouse)
+            context.log.info(decision.reason)
+            reasons.append(decision.reason)
+            if decision.consumed:
+                seen.update(marks)
+            if decision.fire:
+                requests.append(dg.RunRequest(
+                    run_key=f"{name}:retrain:{decision.partition}",
+                    asset_selection=[dataset.key(s) for s in RETRAIN_STAGES],
+                    tags={"mlops/trigger": "retrain_on_drift", "mlops/dataset": name,
+                          "mlops/evidence": ",".join(sorted({e.kind for e in evidence})),
+                          "mlops/champion_version": str(champion_version)},
+                ))
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(cursor),
+            skip_reason=None if requests else dg.SkipReason(" | ".join(reasons) or "no datasets"),
+        )
 
     return retrain_on_drift
+
+
+def _metadata(record: dg.EventLogRecord) -> dict:
+    materialization = record.asset_materialization
+    return {k: v.value for k, v in materialization.metadata.items()} if materialization else {}
+
+
+def _new_evidence(instance: dg.DagsterInstance, dataset: DatasetDefinitions, seen: dict) -> tuple[list, dict]:
+    """Severe drift reports and performance drops materialized since the cursor; and the cursor marks past them."""
+    from mlops_assets.monitoring.retrain import Evidence
+
+    evidence, marks = [], {}
+    drift = instance.fetch_materializations(dataset.key(Stage.DRIFT_REPORT), limit=1, ascending=False).records
+    if drift and drift[0].storage_id > seen.get("drift", -1):
+        marks["drift"] = drift[0].storage_id
+        meta = _metadata(drift[0])
+        if meta.get("drift_level", "severe" if meta.get("severe") else "ok") == "severe":
+            evidence.append(Evidence("drift", meta.get("current_partition"),
+                                     f"severe drift (share {float(meta.get('drift_share', 0)):.2f}) "
+                                     f"on {meta.get('current_partition')}"))
+    performance = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dataset.key(Stage.PERFORMANCE), after_storage_id=seen.get("performance")),
+        limit=100, ascending=True,
+    ).records
+    for record in performance:
+        marks["performance"] = record.storage_id
+        meta = _metadata(record)
+        if meta.get("retrain_evidence"):
+            evidence.append(Evidence("performance", record.partition_key,
+                                     f"performance drop {float(meta.get('relative_drop') or 0):.0%} on "
+                                     f"{record.partition_key}"))
+    return evidence, marks
+
+
+def _decide(dataset: DatasetDefinitions, evidence: list, seen: dict, tracking: MlflowTracking, warehouse: Warehouse):
+    """Read the champion's training window and the newest labeled partition, then apply the one decision rule."""
+    import datetime as dt
+
+    from mlops_assets.monitoring.retrain import RetrainState, decide
+
+    spec = dataset.spec
+    state = RetrainState.from_json(seen.get("state"))
+    now = dt.datetime.now(dt.UTC)
+    if not evidence:
+        return decide(spec, [], None, None, set(), state, now), None
+    from mlops_assets.tables import partitions_in_order
+    from mlops_assets.training.lineage import load_lineage
+    from mlops_assets.training.registry import champion
+
+    version = champion(tracking, spec)
+    trained_on = {p["partition"] for p in load_lineage(tracking, version.run_id).get("partitions", [])} if version else set()
+    with warehouse.connect(read_only=True) as con:
+        ordered = partitions_in_order(con, spec, "cleaned_partitions")
+    newest = ordered[-1] if ordered else None
+    decision = decide(spec, evidence, newest, str(version.version) if version else None, trained_on, state, now)
+    if decision.fire:
+        state.acted_on.append(newest)
+        state.fired_at.append(now.timestamp())
+    seen["state"] = state.to_json()
+    return decision, version.version if version else None
 
 
 SETTLE_SECONDS = 2.0

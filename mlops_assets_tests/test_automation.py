@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -16,46 +17,71 @@ from mlops_assets.definitions import build_datasets
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _report_drift(instance, dataset: str, share: float) -> None:
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=[dataset, "drift_report"], metadata={"drift_share": share})
-    )
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture()
-def sensor_setup(specs):
-    datasets = build_datasets(specs)
-    return retrain_on_drift_sensor(datasets), datasets
+def _decide(specs, evidence, newest="2026-01-14", champion="3", trained_on=("2026-01-01", "2026-01-09"), state=None):
+    from mlops_assets.monitoring.retrain import RetrainState, decide
+
+    return decide(specs["transactions"], evidence, newest, champion, set(trained_on), state or RetrainState(), NOW)
 
 
-def test_severe_drift_requests_model_and_downstream_once(sensor_setup):
-    sensor, _ = sensor_setup
+def _severe(partition="2026-01-14"):
+    from mlops_assets.monitoring.retrain import Evidence
+
+    return [Evidence("drift", partition, f"severe drift (share 0.80) on {partition}")]
+
+
+def test_new_evidence_on_data_the_champion_has_not_seen_fires(specs):
+    decision = _decide(specs, _severe())
+    assert decision.fire and decision.partition == "2026-01-14"
+    assert "champion v3 has not seen 2026-01-14" in decision.reason
+
+
+def test_evidence_on_data_the_champion_was_trained_on_is_skipped_with_that_reason(specs):
+    decision = _decide(specs, _severe(), trained_on=("2026-01-13", "2026-01-14"))
+    assert not decision.fire and decision.consumed
+    assert "already trained on the newest labeled partition 2026-01-14" in decision.reason
+
+
+def test_one_retrain_per_newest_partition_even_when_the_challenger_lost(specs):
+    from mlops_assets.monitoring.retrain import RetrainState
+
+    state = RetrainState(acted_on=["2026-01-14"], fired_at=[(NOW - dt.timedelta(days=1)).timestamp()])
+    decision = _decide(specs, _severe(), state=state)
+    assert not decision.fire and "already requested" in decision.reason
+
+
+def test_cooldown_and_daily_cap_hold_evidence_for_later(specs):
+    from mlops_assets.monitoring.retrain import RetrainState
+
+    recent = RetrainState(acted_on=["2026-01-12"], fired_at=[(NOW - dt.timedelta(minutes=5)).timestamp()])
+    cooling = _decide(specs, _severe(), state=recent)
+    assert not cooling.fire and not cooling.consumed and "cooldown until 2026-03-10T12:55" in cooling.reason
+    busy = RetrainState(acted_on=["a", "b", "c"],
+                        fired_at=[(NOW - dt.timedelta(hours=h)).timestamp() for h in (2, 4, 6)])
+    capped = _decide(specs, _severe(), state=busy)
+    assert not capped.fire and not capped.consumed and "daily cap of 3" in capped.reason
+
+
+def test_no_evidence_or_no_champion_never_fires(specs):
+    assert not _decide(specs, []).fire
+    no_champion = _decide(specs, _severe(), champion=None)
+    assert not no_champion.fire and "no champion yet" in no_champion.reason
+
+
+def test_sensor_skips_mild_drift_with_its_reason_and_consumes_it(specs, fresh_resources):
+    sensor = retrain_on_drift_sensor(build_datasets(specs))
+    resources = {"tracking": fresh_resources["tracking"], "warehouse": fresh_resources["warehouse"]}
     with dg.instance_for_test() as instance:
-        _report_drift(instance, "transactions", 0.71)
-        _report_drift(instance, "wine_quality", 0.05)
-        result = sensor(dg.build_sensor_context(instance=instance))
-        assert len(result.run_requests) == 1
-        request = result.run_requests[0]
-        assert set(request.asset_selection) == {
-            dg.AssetKey(["transactions", s]) for s in ("model", "drift_report", "bento")
-        }
-        assert request.tags["mlops/trigger"] == "drift"
-        # Same reports again: nothing new to judge, so nothing is requested twice.
-        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
-        assert not again.run_requests
-        # A new severe report for wine triggers wine only.
-        _report_drift(instance, "wine_quality", 0.9)
-        third = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
-        assert [r.tags["mlops/dataset"] for r in third.run_requests] == ["wine_quality"]
-
-
-def test_mild_drift_is_skipped_with_a_reason(sensor_setup):
-    sensor, _ = sensor_setup
-    with dg.instance_for_test() as instance:
-        _report_drift(instance, "transactions", 0.1)
-        result = sensor(dg.build_sensor_context(instance=instance))
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=["transactions", "drift_report"],
+            metadata={"drift_share": 0.1, "drift_level": "ok", "current_partition": "2026-01-05"}))
+        result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert not result.run_requests
-        assert "transactions: drift share 0.10 < 0.3" in result.skip_reason.skip_message
+        assert "transactions: no new evidence" in result.skip_reason.skip_message
+        again = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+        assert not again.run_requests
 
 
 def test_schedules_target_ingest_monitoring_and_retrain(defs):
@@ -70,7 +96,7 @@ def test_schedules_target_ingest_monitoring_and_retrain(defs):
 
     assert defs.resolve_schedule_def("transactions_daily_ingest").cron_schedule == "0 1 * * *"
     assert targets("transactions_daily_ingest") == {
-        dg.AssetKey(["transactions", s]) for s in ("raw", "cleaned", "features")
+        dg.AssetKey(["transactions", s]) for s in ("raw", "cleaned", "features", "performance")
     }
     assert defs.resolve_schedule_def("hourly_drift_monitoring").cron_schedule == "0 * * * *"
     assert defs.resolve_schedule_def("weekly_retrain").cron_schedule == "0 3 * * 1"
@@ -94,6 +120,7 @@ def test_asset_graph_has_lineage_for_both_datasets(defs):
         assert parents[key("model")] == {key("features")}
         assert parents[key("drift_report")] == {key("cleaned"), key("model")}
         assert parents[key("bento")] == {key("model")}
+        assert parents[key("performance")] == {key("cleaned"), key("model")}
 
 
 @pytest.mark.slow  # starts a Python process with the whole stack

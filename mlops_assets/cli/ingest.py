@@ -74,7 +74,7 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
         check.asset_check_key.name: {"passed": check.passed, "description": check.description}
         for check in result.get_asset_check_evaluations()
     }
-    problems = failures(result)
+    problems = failures(result, runner.gates)
     return {
         "ok": not problems,
         "dataset": spec.name,

@@ -57,11 +57,16 @@ class Runner:
     ) -> dg.ExecuteInProcessResult:
         """Run a job; raise JobFailed naming every failed step and failed check."""
         result = self.execute(job_name, partition_key, tags=tags, ops_config=ops_config)
-        problems = failures(result)
+        problems = failures(result, self.gates)
         if problems:
             where = f"{job_name}" + (f" [{partition_key}]" if partition_key else "")
             raise JobFailed(f"{where} failed: " + " | ".join(problems))
         return result
+
+    @property
+    def gates(self) -> set[dg.AssetCheckKey]:
+        """The blocking checks: their failure fails a command. Other checks (drift, performance) are findings."""
+        return {spec.key for a in self.defs.assets for spec in a.check_specs if spec.blocking}
 
     def register_partition(self, spec: DatasetSpec, partition_key: str) -> None:
         partitions = partitions_for(spec)
@@ -73,9 +78,14 @@ class Runner:
         self.run(job_name(spec.name, "ingest"), partition_key)
 
 
-def failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    """Why a run did not fully succeed: failed steps (user-facing reasons) and failed checks."""
-    failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+def failures(result: dg.ExecuteInProcessResult, gates: set[dg.AssetCheckKey] | None = None) -> list[str]:
+    """Why a run did not fully succeed: failed steps (user-facing reasons) and failed gate checks.
+
+    `gates` are the checks that decide (blocking ones); a failed check outside them is a finding
+    (see `findings`), not a failure. Without `gates`, every failed check counts.
+    """
+    failed_checks = [c for c in result.get_asset_check_evaluations()
+                     if not c.passed and (gates is None or c.asset_check_key in gates)]
     reasons = [_failure_reason(e) for e in result.get_step_failure_events()]
     # a blocking check's failure is reported below, with its description
     problems = [r for r in reasons if not (failed_checks and "DagsterAssetCheckFailedError" in r)]
@@ -85,6 +95,12 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
     if not result.success and not problems:
         problems.append("the run failed; see the Dagster UI")
     return problems
+
+
+def findings(result: dg.ExecuteInProcessResult, gates: set[dg.AssetCheckKey]) -> list[str]:
+    """Failed monitoring checks (drift, performance): worth telling, not a failure of the run."""
+    return [f"{c.asset_check_key.to_user_string()}: {c.description or 'failed'}"
+            for c in result.get_asset_check_evaluations() if not c.passed and c.asset_check_key not in gates]
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict:

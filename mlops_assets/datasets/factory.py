@@ -18,6 +18,7 @@ from mlops_assets.stages.cleaned import build_cleaned_asset
 from mlops_assets.stages.drift_report import build_drift_report_asset
 from mlops_assets.stages.features import build_features_asset
 from mlops_assets.stages.model import build_model_asset
+from mlops_assets.stages.performance import build_performance_asset
 from mlops_assets.stages.raw import build_raw_asset
 
 # What `dg.define_asset_job` returns; Dagster does not export that class publicly.
@@ -60,6 +61,7 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
         build_features_asset(spec, partitions_def),
         build_model_asset(spec),
         build_drift_report_asset(spec),
+        build_performance_asset(spec, partitions_def),
         build_bento_asset(spec),
     ]
     keys = lambda *stages: [asset_key(spec.name, s) for s in stages]  # noqa: E731

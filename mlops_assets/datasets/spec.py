@@ -85,8 +85,34 @@ class TrainingSpec(_Strict):
 
 
 class DriftSpec(_Strict):
-    threshold: float = Field(0.3, gt=0, le=1)
-    sample_rows: int = Field(20_000, gt=0)
+    """When inputs have moved enough to warn, and enough to retrain; how much data each side may use."""
+
+    warn_share: float = Field(0.15, gt=0, le=1, description="drifted-column share above which the check warns")
+    severe_share: float = Field(0.2, gt=0, le=1, description="share above which drift is severe (retrain evidence)")
+    sample_rows: int = Field(20_000, gt=0, description="row budget per side; above it, seeded samples")
+    num_method: str = Field("wasserstein", description="Evidently drift method for numerical columns")
+    cat_method: str = Field("jensenshannon", description="Evidently drift method for categorical columns")
+    column_threshold: float = Field(0.1, gt=0, description="per-column drift threshold of those methods")
+    current_window_hours: float = Field(1.0, gt=0, description="served inputs of this many hours are the current window")
+    cooldown_minutes: float = Field(60.0, ge=0, description="no second automatic retrain of a dataset within this")
+    max_retrains_per_day: int = Field(3, ge=0, description="cap on automatic retrains per dataset per UTC day")
+    performance_tolerance: float = Field(
+        0.1, ge=0, description="relative drop of the primary metric below the champion's validation score that is "
+        "retrain evidence (0.1 = 10% worse)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        if isinstance(data, dict) and "threshold" in data:  # the single threshold of older specs
+            data = {**data}
+            data.setdefault("severe_share", data.pop("threshold"))
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftSpec:
+        if self.warn_share > self.severe_share:
+            raise ValueError(f"warn_share {self.warn_share} must not exceed severe_share {self.severe_share}")
+        return self
 
 
 class QualitySpec(_Strict):

@@ -1,9 +1,7 @@
 """The stages of every dataset's asset chain, one module each; names and asset keys are defined here only.
 
-    raw -> cleaned -> features -> model -> drift_report
-                                       \\-> bento
+    raw -> cleaned -> features -> model -> drift_report, performance (per partition), bento
 """
-
 
 from enum import StrEnum
 
@@ -16,10 +14,11 @@ class Stage(StrEnum):
     FEATURES = "features"
     MODEL = "model"
     DRIFT_REPORT = "drift_report"
+    PERFORMANCE = "performance"
     BENTO = "bento"
 
 
-INGEST_STAGES = (Stage.RAW, Stage.CLEANED, Stage.FEATURES)
+INGEST_STAGES = (Stage.RAW, Stage.CLEANED, Stage.FEATURES, Stage.PERFORMANCE)
 RETRAIN_STAGES = (Stage.MODEL, Stage.DRIFT_REPORT, Stage.BENTO)
 
 

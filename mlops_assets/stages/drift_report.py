@@ -1,5 +1,8 @@
-"""`<dataset>/drift_report`: Evidently data drift of the newest batch against the champion's training reference."""
+"""`<dataset>/drift_report`: Evidently data drift of the current window against the champion's training reference.
 
+The check `drift_within_limits` warns above the spec's warn share and errors above its severe share,
+so the UI shows the level; the HTML report is logged to MLflow (one click from the metadata).
+"""
 
 import datetime as dt
 
@@ -10,59 +13,103 @@ from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.failures import user_failures
 
+DRIFT_CHECK = "drift_within_limits"
+
 
 def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     name = spec.name
+    key = asset_key(name, Stage.DRIFT_REPORT)
 
     @dg.asset(
-        key=asset_key(name, Stage.DRIFT_REPORT),
+        key=key,
         deps=[asset_key(name, Stage.CLEANED), asset_key(name, Stage.MODEL)],
         group_name=name,
         kinds={"evidently", "html"},
         description=f"Evidently data drift of the newest {name} batch against the champion's training reference.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                DRIFT_CHECK, asset=key,
+                description=f"drifted-column share: WARN above {spec.drift.warn_share:g}, ERROR (retrain evidence) "
+                f"above {spec.drift.severe_share:g}",
+            )
+        ],
     )
     def drift_report(
         context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking, home: HomeResource
     ) -> dg.MaterializeResult:
         from mlops_assets.files import sweep_temporaries
-        from mlops_assets.monitoring.drift import is_severe, newest_partition, run_drift_report, sample_partition
+        from mlops_assets.monitoring.drift import (
+            drift_level,
+            drifted_columns_markdown,
+            log_report_to_mlflow,
+            newest_partition,
+            run_drift_report,
+            sample_partition,
+        )
+        from mlops_assets.training.lineage import load_lineage
         from mlops_assets.training.registry import champion, load_reference
 
         version = champion(tracking, spec)
         if version is None:
             raise dg.Failure(description=f"{name}: no champion model yet; materialize {name}/model first",
                              allow_retries=False)
-        with warehouse.connect(read_only=True) as con:
+        with user_failures(f"{name}/drift_report"), warehouse.connect(read_only=True) as con:
             partition = newest_partition(con, spec)
             if partition is None:
                 raise dg.Failure(description=f"{name}: no cleaned data to compare; materialize {name}/cleaned first",
                                  allow_retries=False)
             current, current_total = sample_partition(con, spec, partition, spec.drift.sample_rows)
+        # The warehouse is released: the reference download and the report take seconds to minutes.
         reference = load_reference(tracking, version.run_id)
+        trained_on = [p["partition"] for p in load_lineage(tracking, version.run_id).get("partitions", [])]
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         with user_failures(f"{name}/drift_report"):
             sweep_temporaries(home.paths.reports(name))
             html = home.paths.reports(name, create=True) / f"drift_{partition.replace('/', '_')}_{stamp}.html"
             summary = run_drift_report(spec, current, reference, html)
-        severe = is_severe(spec, summary.drift_share)
-        context.log.info(f"{name}: drift share {summary.drift_share:.2f} ({'severe' if severe else 'ok'}), "
-                         f"drifted {summary.drifted_columns}")
+        level = drift_level(spec, summary.drift_share)
+        report_url = log_report_to_mlflow(
+            tracking, spec, html, summary,
+            tags={"dagster_run_id": context.run.run_id, "champion_version": str(version.version),
+                  "current_partition": partition, "drift_level": level},
+        )
+        context.log.info(f"{name}: drift share {summary.drift_share:.2f} ({level}), drifted {summary.drifted_columns}")
+        severity = dg.AssetCheckSeverity.ERROR if level == "severe" else dg.AssetCheckSeverity.WARN
         return dg.MaterializeResult(
             metadata={
                 "drift_share": summary.drift_share,
+                "drift_level": level,
+                "severe": level == "severe",
+                "warn_share": spec.drift.warn_share,
+                "severe_share": spec.drift.severe_share,
                 "drifted_columns": dg.MetadataValue.json(summary.drifted_columns),
                 "n_drifted_columns": len(summary.drifted_columns),
-                "dataset_drift": summary.dataset_drift,
-                "severe": severe,
-                "threshold": spec.drift.threshold,
+                "columns": dg.MetadataValue.md(drifted_columns_markdown(summary)),
+                "current_window": "newest ingested partition",
                 "current_partition": partition,
                 "current_rows": current_total,
                 "current_sample_rows": len(current),
                 "reference_sample_rows": len(reference),
                 "reference_model_version": str(version.version),
+                "champion_trained_on_current": partition in trained_on,
+                "report_url": dg.MetadataValue.url(report_url),
                 "report": dg.MetadataValue.path(str(html)),
                 "column_scores": dg.MetadataValue.json(summary.column_scores),
-            }
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=DRIFT_CHECK,
+                    passed=level == "ok",
+                    severity=severity,
+                    metadata={"drift_share": summary.drift_share, "drift_level": level,
+                              "drifted_columns": dg.MetadataValue.json(summary.drifted_columns)},
+                    description=None if level == "ok" else
+                    f"{len(summary.drifted_columns)} of {len(summary.column_scores)} columns drifted "
+                    f"(share {summary.drift_share:.2f} > {level} level "
+                    f"{spec.drift.severe_share if level == 'severe' else spec.drift.warn_share:g}): "
+                    f"{', '.join(summary.drifted_columns)}",
+                )
+            ],
         )
 
     return drift_report

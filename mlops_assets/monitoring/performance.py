@@ -1,0 +1,81 @@
+"""How the champion does on newly labeled data, against what it promised on its validation rows.
+
+Scores use the champion's own decision threshold (not one re-tuned on the new data, which would
+flatter it), and the primary metric's drop is relative to the champion's validation score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.tables import q, table
+from mlops_assets.training.train import LOWER_IS_BETTER
+
+
+@dataclass
+class PerformanceReport:
+    partition: str
+    rows: int
+    metrics: dict[str, float]
+    validation: float | None
+    current: float | None
+    relative_drop: float | None
+    dropped: bool
+
+
+def labeled_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> pd.DataFrame:
+    """The partition's cleaned rows that carry a label: model inputs plus the target."""
+    cols = ", ".join(q(c) for c in [*(c.name for c in spec.feature_columns), spec.target])
+    return con.execute(
+        f"SELECT {cols} FROM {table(spec, 'cleaned')} WHERE _partition = ? AND {q(spec.target)} IS NOT NULL",
+        [partition],
+    ).df()
+
+
+def score(spec: DatasetSpec, pipeline, rows: pd.DataFrame, threshold: float | None) -> dict[str, float]:
+    """The task's metrics of `pipeline` on `rows` (classification at the champion's `threshold`)."""
+    from sklearn import metrics
+
+    X, y = rows[[c.name for c in spec.feature_columns]], rows[spec.target]
+    if spec.task == "classification":
+        y = y.astype(bool)
+        proba = pipeline.predict_proba(X)[:, 1]
+        predicted = proba >= (0.5 if threshold is None else threshold)
+        both = y.nunique() > 1
+        return {
+            "roc_auc": float(metrics.roc_auc_score(y, proba)) if both else float("nan"),
+            "average_precision": float(metrics.average_precision_score(y, proba)) if both else float("nan"),
+            "precision": float(metrics.precision_score(y, predicted, zero_division=0)),
+            "recall": float(metrics.recall_score(y, predicted, zero_division=0)),
+            "f1": float(metrics.f1_score(y, predicted, zero_division=0)),
+            "positive_rate": float(np.mean(y)),
+        }
+    predicted = pipeline.predict(X)
+    return {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y, predicted))),
+        "mae": float(metrics.mean_absolute_error(y, predicted)),
+        "r2": float(metrics.r2_score(y, predicted)) if len(y) > 1 else float("nan"),
+    }
+
+
+def relative_drop(metric: str, validation: float, current: float) -> float:
+    """How much worse `current` is than `validation`, as a fraction (positive = worse)."""
+    if not np.isfinite(validation) or not np.isfinite(current) or validation == 0:
+        return float("nan")
+    worse = current - validation if metric in LOWER_IS_BETTER else validation - current
+    return float(worse / abs(validation))
+
+
+def assess(spec: DatasetSpec, partition: str, pipeline, rows: pd.DataFrame, threshold: float | None,
+           validation_metrics: dict[str, float]) -> PerformanceReport:
+    metrics = score(spec, pipeline, rows, threshold)
+    primary = spec.training.primary_metric
+    validation, current = validation_metrics.get(primary), metrics.get(primary)
+    drop = relative_drop(primary, validation, current) if validation is not None and current is not None else None
+    dropped = drop is not None and np.isfinite(drop) and drop > spec.drift.performance_tolerance
+    return PerformanceReport(partition, len(rows), metrics, validation, current, drop, bool(dropped))
