@@ -1,6 +1,7 @@
 # Load balancers. Two, because they face different people:
 #   bento    the prediction API: internet-facing by default, HTTPS only, behind a WAF with AWS managed
-#            rules (common, known bad inputs incl. Log4j, anonymizers) and a per-client rate limit; targets health-checked on BentoML's /readyz.
+#            rules (common, known bad inputs incl. Log4j, anonymizers) and a per-client rate limit;
+#            targets health-checked on BentoML's /readyz.
 #   dagster  the Dagster UI: internal (reachable from the VPC, a VPN or a peered network only), HTTPS only.
 #            The webserver has no login of its own, so it is never internet-facing here.
 # Both log every request to the access-log bucket. Target security-group rules live in the ecs module,

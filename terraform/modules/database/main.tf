@@ -12,23 +12,13 @@ resource "aws_db_subnet_group" "this" {
   tags = { Name = var.name_prefix }
 }
 
+# No rule here: the ecs module, which owns the task security groups, adds one ingress rule per client.
 resource "aws_security_group" "this" {
   name        = "${var.name_prefix}-postgres"
-  description = "PostgreSQL: reachable on its port from the listed security groups only"
+  description = "PostgreSQL: reachable on its port from the Dagster task security groups only"
   vpc_id      = var.vpc_id
 
   tags = { Name = "${var.name_prefix}-postgres" }
-}
-
-resource "aws_vpc_security_group_ingress_rule" "clients" {
-  count = length(var.client_security_group_ids)
-
-  security_group_id            = aws_security_group.this.id
-  description                  = "PostgreSQL from a platform task security group"
-  referenced_security_group_id = var.client_security_group_ids[count.index]
-  ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
 }
 
 resource "aws_db_parameter_group" "this" {

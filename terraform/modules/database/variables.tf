@@ -18,11 +18,6 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
-variable "client_security_group_ids" {
-  description = "Security groups whose members may connect on 5432 (the Dagster services and run tasks)."
-  type        = list(string)
-}
-
 variable "kms_key_arn" {
   description = "KMS key for storage, snapshots and Performance Insights."
   type        = string
