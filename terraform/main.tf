@@ -149,6 +149,7 @@ module "ecs" {
   bento_image   = "${module.ecr.repository_urls["bento"]}:${var.bento_image_tag}"
   task_sizes    = var.task_sizes
 
+  bento_dataset            = var.bento_dataset
   bento_min_count          = var.bento_min_count
   bento_max_count          = var.bento_max_count
   bento_cpu_target_percent = var.bento_cpu_target_percent

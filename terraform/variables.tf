@@ -224,6 +224,12 @@ variable "max_concurrent_runs" {
   default     = 10
 }
 
+variable "bento_dataset" {
+  description = "Dataset whose champion the BentoML image serves (MLOPS_DATASET in the container)."
+  type        = string
+  default     = "transactions"
+}
+
 variable "bento_min_count" {
   description = "Fewest BentoML tasks."
   type        = number

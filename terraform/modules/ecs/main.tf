@@ -79,7 +79,8 @@ locals {
     code = {
       image         = var.code_image
       task_role_arn = var.code_task_role_arn
-      command       = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(local.code_port), "-m", "mlops_assets.definitions", "--location-name", "mlops_assets"]
+      # First make sure MLflow's database exists (idempotent), then serve the definitions over gRPC.
+      command = ["sh", "-c", "python /opt/dagster/bin/create_databases.py && exec dagster code-server start -h 0.0.0.0 -p ${local.code_port} -m mlops_assets.definitions --location-name mlops_assets"]
       port          = local.code_port
       health        = "dagster api grpc-health-check -p ${local.code_port}"
       cpu           = var.task_sizes["code"].cpu
@@ -461,6 +462,7 @@ resource "aws_ecs_task_definition" "bento" {
       essential    = true
       portMappings = [{ containerPort = var.bento_port, protocol = "tcp" }]
       environment = [
+        { name = "MLOPS_DATASET", value = var.bento_dataset },
         { name = "BENTOML_DO_NOT_TRACK", value = "True" },
         { name = "BENTOML_PORT", value = tostring(var.bento_port) },
       ]

@@ -55,6 +55,12 @@ variable "bento_port" {
   default     = 3000
 }
 
+variable "bento_dataset" {
+  description = "Dataset whose champion the BentoML image serves (MLOPS_DATASET)."
+  type        = string
+  default     = "transactions"
+}
+
 variable "bento_min_count" {
   description = "Fewest BentoML tasks (one per AZ at least, for availability)."
   type        = number
