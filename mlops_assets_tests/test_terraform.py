@@ -306,7 +306,7 @@ def test_network_spans_two_azs_with_nat_and_flow_logs():
 
 def test_log_groups_are_encrypted_with_retention():
     groups = {}
-    for name in ("logs", "network", "alb"):
+    for name in ("logs", "network", "alb", "database"):
         groups.update({f"{name}.{k}": v for k, v in _module(name).resources_of("aws_cloudwatch_log_group").items()})
     assert len(groups) >= 3
     for name, body in groups.items():

@@ -72,6 +72,8 @@ module "database" {
   multi_az                  = var.db_multi_az
   backup_retention_days     = var.db_backup_retention_days
   deletion_protection       = var.db_deletion_protection
+  logs_kms_key_arn          = module.kms.key_arns["logs"]
+  log_retention_days        = var.log_retention_days
 }
 
 module "secrets" {

@@ -56,7 +56,7 @@ output "run_network" {
   }
 }
 
-output "code_task_family" {
-  description = "Task definition family of the code location (template for one-off commands)."
-  value       = module.ecs.dagster_task_families["code"]
+output "task_families" {
+  description = "Task definition families of the Dagster services: webserver, daemon, code (templates for one-off tasks)."
+  value       = module.ecs.dagster_task_families
 }

@@ -73,6 +73,15 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
   policy_arn = "arn:${var.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
+# RDS would create these groups itself on first export, unencrypted and kept forever: create them first.
+resource "aws_cloudwatch_log_group" "exports" {
+  for_each = toset(["postgresql", "upgrade"])
+
+  name              = "/aws/rds/instance/${var.name_prefix}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.logs_kms_key_arn
+}
+
 resource "aws_db_instance" "this" {
   identifier     = var.name_prefix
   engine         = "postgres"
@@ -117,4 +126,6 @@ resource "aws_db_instance" "this" {
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
 
   tags = { Name = var.name_prefix }
+
+  depends_on = [aws_cloudwatch_log_group.exports]
 }

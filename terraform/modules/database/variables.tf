@@ -81,3 +81,14 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "logs_kms_key_arn" {
+  description = "KMS key of the log groups RDS exports PostgreSQL logs to."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Days exported PostgreSQL logs are kept."
+  type        = number
+  default     = 365
+}
