@@ -17,7 +17,9 @@ locals {
   cluster_tasks_arn   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task/${var.cluster_name}/*"
   run_task_definition = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task-definition/${var.run_task_definition_prefix}*"
 
-  log_streams = { for name, arn in var.log_group_arns : name => "${arn}:log-stream:*" }
+  # A log group and its streams: CreateLogStream is authorized on the group, PutLogEvents and
+  # GetLogEvents on the streams (arn:...:log-group:NAME:log-stream:STREAM).
+  log_resources = { for name, arn in var.log_group_arns : name => [arn, "${arn}:*"] }
 
   data_bucket_arns = [for name in ["landing", "lake", "mlflow", "dagster"] : var.bucket_arns[name]]
   read_bucket_arns = [for name in ["landing", "lake", "mlflow"] : var.bucket_arns[name]]
@@ -68,12 +70,7 @@ data "aws_iam_policy_document" "dagster_execution" {
   statement {
     sid     = "WriteDagsterLogs"
     actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [
-      local.log_streams["webserver"],
-      local.log_streams["daemon"],
-      local.log_streams["code"],
-      local.log_streams["runs"],
-    ]
+    resources = flatten([for name in ["webserver", "daemon", "code", "runs"] : local.log_resources[name]])
   }
 
   statement {
@@ -122,7 +119,7 @@ data "aws_iam_policy_document" "bento_execution" {
   statement {
     sid       = "WriteBentoLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [local.log_streams["bento"]]
+    resources = local.log_resources["bento"]
   }
 }
 
@@ -252,7 +249,7 @@ data "aws_iam_policy_document" "daemon" {
   statement {
     sid       = "ReadRunLogsForFailureMessages"
     actions   = ["logs:GetLogEvents"]
-    resources = [local.log_streams["runs"]]
+    resources = local.log_resources["runs"]
   }
 }
 
