@@ -3,6 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Static-analysis tools whose pins clash with the project's (checkov): a venv of their own, exact set in
+# terraform/tools-constraints.txt. The tests find checkov at $(TOOLS_VENV)/bin/checkov.
+TOOLS_VENV := .venv-tools
+CHECKOV_SPEC := checkov>=3.3.30,<4
 
 export MLOPS_HOME ?= $(CURDIR)/.mlops
 export DAGSTER_HOME ?= $(MLOPS_HOME)/dagster
@@ -16,7 +20,7 @@ MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 3001
 MLOPS_DATASET ?= transactions
 
-.PHONY: install system-deps demo test test-fast lint screenshots dev mlflow-ui serve validate bench clean
+.PHONY: install tools system-deps demo test test-fast lint screenshots dev mlflow-ui serve validate bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,12 +38,20 @@ system-deps:
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null; \
 	fi
 
+$(TOOLS_VENV)/.installed: terraform/tools-constraints.txt
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -c terraform/tools-constraints.txt '$(CHECKOV_SPEC)'
+	@touch $@
+
+tools: $(TOOLS_VENV)/.installed
+
 demo: install
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/mlops-assets demo
 
 # The README's one test command: lint, then the whole suite (what CI runs).
-test: lint system-deps
+test: lint tools system-deps
 	$(BIN)/python -m pytest
 
 # The edit loop: unit and single-asset tests; no whole-graph demo, no servers.

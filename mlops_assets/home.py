@@ -106,7 +106,9 @@ class MlopsHome:
 
     @property
     def bentoml_home(self) -> Path:
-        return self.root / "bentoml"
+        """BENTOML_HOME when set (BentoML binds one store per process from it), else `bentoml/` here."""
+        configured = os.environ.get("BENTOML_HOME")
+        return Path(configured).expanduser().resolve() if configured else self.root / "bentoml"
 
     @property
     def dagster_home(self) -> Path:

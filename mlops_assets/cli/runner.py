@@ -63,6 +63,23 @@ class Runner:
             raise JobFailed(f"{where} failed: " + " | ".join(problems))
         return result
 
+    def run_request(self, request: dg.RunRequest, *, check: bool = True) -> dg.ExecuteInProcessResult:
+        """Execute what a sensor or schedule asked for (its asset selection and tags), here and now.
+
+        With `check`, a failed step or gate check raises JobFailed; without, the result tells.
+        """
+        keys = list(request.asset_selection or [])
+        job = self.defs.resolve_implicit_job_def_def_for_assets(keys)
+        result = job.execute_in_process(
+            instance=self.instance, asset_selection=keys, partition_key=request.partition_key,
+            tags=dict(request.tags), raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
+        )
+        problems = failures(result, self.gates)
+        if problems and check:
+            raise JobFailed("requested run failed: " + " | ".join(problems))
+        return result
+
     @property
     def gates(self) -> set[dg.AssetCheckKey]:
         """The blocking checks: their failure fails a command. Other checks (drift, performance) are findings."""

@@ -56,6 +56,10 @@ def decide(
 ) -> Decision:
     name = spec.name
     if not evidence:
+        if state.acted_on:
+            when = dt.datetime.fromtimestamp(max(state.fired_at), dt.UTC).isoformat(timespec="minutes")
+            return Decision(False, f"{name}: no new evidence since the retrain requested for {state.acted_on[-1]} "
+                            f"at {when}", True)
         return Decision(False, f"{name}: no new evidence", True)
     what = "; ".join(e.detail for e in evidence)
     if champion_version is None:

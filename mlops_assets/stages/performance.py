@@ -32,7 +32,7 @@ def build_performance_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefi
                                        "the champion's validation score")],
     )
     def performance(context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking) -> dg.MaterializeResult:
-        from mlops_assets.monitoring.performance import assess, labeled_rows
+        from mlops_assets.monitoring.performance import INTERVAL, assess, labeled_rows
         from mlops_assets.training.lineage import load_lineage
         from mlops_assets.training.registry import champion, load_champion_pipeline
 
@@ -67,6 +67,8 @@ def build_performance_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefi
                 f"{primary}": report.current,
                 f"validation_{primary}": report.validation,
                 "relative_drop": report.relative_drop,
+                f"{primary}_interval_{int(INTERVAL * 100)}": dg.MetadataValue.json(
+                    list(report.interval) if report.interval else None),
                 "tolerance": spec.drift.performance_tolerance,
                 "dropped": report.dropped,
                 "in_training_window": in_training,
