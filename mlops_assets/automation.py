@@ -92,10 +92,11 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
 
 
 SETTLE_SECONDS = 2.0
+LANDING_SUFFIXES = (".csv", ".csv.gz")  # gzip exports are ingested as they are, never unpacked to disk
 
 
 def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
-    """Every CSV dropped in `$MLOPS_HOME/landing/<dataset>/` becomes a partition and is ingested.
+    """Every CSV (plain or `.csv.gz`) dropped in `$MLOPS_HOME/landing/<dataset>/` becomes a partition and is ingested.
 
     The cursor remembers each file's size, mtime and content hash: an identical file dropped again
     is a no-op, a changed file under the same name is ingested as a new version (run key = name +
@@ -121,7 +122,7 @@ def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
         now = time.time()
         new_keys, requests, waiting = [], [], []
         for path in sorted(landing.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or path.suffix.lower() != ".csv":
+            if not path.is_file() or path.name.startswith(".") or not path.name.lower().endswith(LANDING_SUFFIXES):
                 continue
             stat = path.stat()
             if now - stat.st_mtime < SETTLE_SECONDS:
