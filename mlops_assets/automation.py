@@ -1,4 +1,5 @@
-"""Schedules and sensors: daily ingest, hourly drift monitoring, weekly retrain, retrain on drift."""
+"""Schedules and sensors: daily ingest, hourly drift monitoring, weekly retrain, retrain on drift,
+landing-zone file drops, and features that follow cleaned."""
 
 
 import json
@@ -166,6 +167,17 @@ def _last_ingested_hash(instance: dg.DagsterInstance, raw_key: dg.AssetKey, part
         return None
     value = records[0].asset_materialization.metadata.get("content_hash")
     return value.value if value is not None else None
+
+
+def features_follow_cleaned_sensor(datasets: list[DatasetDefinitions]) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates each `features` asset's automation condition (see stages/features.py); on by default."""
+    return dg.AutomationConditionSensorDefinition(
+        "features_follow_cleaned",
+        target=dg.AssetSelection.assets(*[d.key(Stage.FEATURES) for d in datasets]),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Build a partition's features as soon as its cleaned rows change (and pass their blocking checks).",
+    )
 
 
 def landing_sensors(datasets: list[DatasetDefinitions]) -> list[dg.SensorDefinition]:

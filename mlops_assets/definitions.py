@@ -12,6 +12,7 @@ import dagster as dg
 
 from mlops_assets.automation import (
     daily_ingest_schedules,
+    features_follow_cleaned_sensor,
     hourly_monitoring_schedule,
     landing_sensors,
     retrain_on_drift_sensor,
@@ -63,7 +64,7 @@ def build_definitions(home: MlopsHome | None = None, specs: dict[str, DatasetSpe
             hourly_monitoring_schedule(datasets),
             weekly_retrain_schedule(datasets),
         ],
-        sensors=[retrain_on_drift_sensor(datasets), *landing_sensors(datasets)],
+        sensors=[retrain_on_drift_sensor(datasets), *landing_sensors(datasets), features_follow_cleaned_sensor(datasets)],
         resources=resources_for(os.environ.get("MLOPS_PROFILE", "local"), home),
     )
 

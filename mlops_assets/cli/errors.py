@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+from typing import NoReturn
 
 
 class UsageError(Exception):
     """A problem with the user's input: printed as one line, exit code 2."""
+
+
+def refuse(message: str, *, as_json: bool, **context) -> NoReturn:
+    """Exit 2 with a one-line reason on stderr; with `--json`, the same reason as a JSON object on stdout too."""
+    message = " ".join(message.split())
+    if as_json:
+        print(json.dumps({"ok": False, **context, "error": message}, default=str))
+    raise UsageError(message)
 
 
 def date_arg(text: str) -> dt.date:
@@ -38,6 +48,14 @@ def dataset_spec(name: str):
 
 
 def dagster_instance():
+    """The persistent instance at DAGSTER_HOME (which `MlopsHome.export_env` has set and created)."""
+    import os
+
     import dagster as dg
 
-    return dg.DagsterInstance.get()
+    try:
+        return dg.DagsterInstance.get()
+    except dg.DagsterError as exc:  # DAGSTER_HOME missing, relative, or not a directory
+        reason = " ".join(str(exc).split())
+        raise UsageError(f"cannot open the Dagster instance at DAGSTER_HOME={os.environ.get('DAGSTER_HOME')!r}: "
+                         f"{reason}") from None

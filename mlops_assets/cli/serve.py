@@ -36,10 +36,11 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
     spec = dataset_spec(args.dataset)
     tag = latest_bento_tag(home, spec.name)
     if tag is None:
-        raise UsageError(f"{spec.name} has no Bento yet; build one with `mlops-assets demo` or by materializing "
-                         f"{spec.name}/bento (make dev)")
+        raise UsageError(f"{spec.name} has no Bento yet; build one with `mlops-assets train {spec.name}` (or by "
+                         f"materializing {spec.name}/bento in the Dagster UI)")
     bentoml = Path(sys.executable).parent / "bentoml"
-    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home)}
+    # The Bento's service reads which dataset it serves from MLOPS_DATASET when it starts.
+    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home), "MLOPS_DATASET": spec.name}
     print(f"serving {tag} on http://{args.host}:{args.port} (BENTOML_HOME={home.bentoml_home})", flush=True)
     try:
         return subprocess.call([str(bentoml), "serve", tag, "--host", args.host, "--port", str(args.port)], env=env)
