@@ -34,8 +34,9 @@ Task = Literal["classification", "regression"]
 
 MAX_CATEGORY_VALUES = 50
 """More distinct labels than this and a text column is treated as free text (role id), not a category."""
-RANGE_MARGIN = 0.5
-"""Allowed ranges are the observed ones widened by this share of the span on each side."""
+RANGE_MARGIN = 1.0
+"""Allowed ranges are the observed ones widened by this share of the span on each side: wide enough for a
+real shift over time (drift monitoring watches that), narrow enough to catch wrong units and garbage."""
 TYPE_REJECT_TOLERANCE = 0.005
 """A column keeps its type when at most this share of its values fail to parse (those rows are quarantined)."""
 BOOLEAN_WORDS = ("true/false", "t/f", "yes/no", "y/n", "1/0")
@@ -162,7 +163,7 @@ def dataset_name_from_file(path: Path) -> str:
         stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
     stem = re.sub(r"\d{4}[-_.]?\d{2}(?:[-_.]?\d{2})?", " ", stem)
     name = normalize_column_name(stem)
-    name = re.sub(r"(?:_?(?:part|batch|file|chunk|export))?_?\d*$", "", name).strip("_")
+    name = re.sub(r"(?:_(?:part|batch|file|chunk|v))?_?\d+$", "", name).strip("_")
     return name if re.match(r"^[a-z]", name) else "dataset"
 
 
@@ -314,11 +315,14 @@ def _guess_number(column: ColumnDraft, stats: _Stats, rows: int, is_target: bool
         column.notes.append(f"id: a different whole number in every row ({shown}); identifies rows, not a feature")
         return
     column.min, column.max = allowed_range(low, high, integer=stats.integral)
+    if (column.min, column.max) == (0.0, 1.0) and not stats.integral:
+        why = "a share"
+    else:
+        why = "the observed span added on each side, rounded out" + (
+            "; not below 0, as it never was" if column.min == 0 and low - RANGE_MARGIN * (high - low) < 0 else "")
     column.notes.append(
         f"{column.type}: {'whole ' if stats.integral else ''}numbers {shown} in this file; allowed "
-        f"{_fmt(column.min)}..{_fmt(column.max)} (the span widened by half each side"
-        + (", never below 0 for a column that never was" if low >= 0 and column.min == 0 and low > 0 else "")
-        + "): values outside are quarantined and refused by the served model"
+        f"{_fmt(column.min)}..{_fmt(column.max)} ({why}): values outside are quarantined and refused by the served model"
     )
     if stats.distinct == 1:
         column.notes.append("constant in this file: no use to the model until it varies")
@@ -363,7 +367,8 @@ def allowed_range(low: float, high: float, *, integer: bool) -> tuple[float, flo
 
 
 def _choose_task(target: ColumnDraft, stats: _Stats, task: Task | None, path: Path) -> Task:
-    labels = f"{stats.distinct} labels ({_counts(stats)})" if stats.values else f"{stats.distinct} values"
+    text = target.type in ("category", "string")
+    labels = f"{stats.distinct} labels ({_counts(stats, quote=text)})" if stats.values else f"{stats.distinct} values"
     if target.type == "boolean":
         guess: Task = "classification"
         target.notes.append("target -> task classification (a yes/no outcome)")
