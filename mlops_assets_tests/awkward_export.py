@@ -77,6 +77,13 @@ def _number(value: str) -> int | float | str:
     return int(number) if number.is_integer() else number
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A delivery as Python's csv module reads it: an independent view to check the platform against."""
+    data = path.read_bytes()
+    text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8")
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+
+
 def write_deliveries(directory: Path, parts: int = 3) -> list[Path]:
     """`affairs_part1.csv`, `affairs_part2.csv`, ... the last one gzip-compressed; oldest first."""
     rows = awkward_rows(fair_frame())

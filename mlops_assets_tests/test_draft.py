@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 from pathlib import Path
 
 import pytest
@@ -18,14 +16,7 @@ from mlops_assets.datasets.draft import (
     dry_run,
 )
 from mlops_assets.datasets.spec import load_specs
-from mlops_assets_tests.awkward_export import HEADER, write_deliveries
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The file as Python's csv module reads it: an independent view to check the draft against."""
-    data = path.read_bytes()
-    text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8")
-    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+from mlops_assets_tests.awkward_export import HEADER, read_rows, write_deliveries
 
 
 @pytest.fixture(scope="module")
