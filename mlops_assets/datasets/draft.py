@@ -46,6 +46,7 @@ _TIME_HINT = re.compile(r"(^|_)(date|time|timestamp|datetime|day|ts|at|on)$")
 _SNIFFED_TO_SQL = {"integer": "DOUBLE", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
                    "timestamp": "TIMESTAMP", "string": "VARCHAR"}
 _TABLE = "draft_rows"
+_QUIET = {"enable_progress_bar": False}  # the CLI prints its own summary; no progress bars on stderr
 
 
 class DraftError(ValueError):
@@ -122,7 +123,7 @@ def draft_spec(path: str | Path, *, target: str, name: str | None = None, task: 
     names = column_names(headers)
     target_index = _find_target(target, headers, names, path)
 
-    with duckdb.connect() as con:
+    with duckdb.connect(config=_QUIET) as con:
         types, rows, notes = _load_typed(con, path, dialect, names)
         stats = _profile(con, names, types, rows)
         columns = [
@@ -501,7 +502,7 @@ def dry_run(spec: DatasetSpec, path: Path) -> tuple[int, int, dict[str, int]]:
     from mlops_assets.ingest.cleaning import CleaningFailed, clean_partition
     from mlops_assets.ingest.landing import register_file
 
-    with duckdb.connect() as con:
+    with duckdb.connect(config=_QUIET) as con:
         register_file(con, spec, path, path.name)
         try:
             result = clean_partition(con, spec, path.name)
