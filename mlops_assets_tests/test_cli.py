@@ -40,8 +40,8 @@ def test_every_cli_run_lands_in_a_persistent_instance(isolated_env, tmp_path, da
         isolated_env.setenv("DAGSTER_HOME", dagster_home)
     home = MlopsHome.from_env()
     home.export_env()
-    expected = {None: home.dagster_home, "": home.dagster_home,
-                "relative/dagster": tmp_path / "relative" / "dagster"}.get(dagster_home, Path(dagster_home or "."))
+    expected = {None: home.dagster_home, "": home.dagster_home, "relative/dagster": tmp_path / "relative" / "dagster"}
+    expected = expected.get(dagster_home) or Path(dagster_home)
     assert os.environ["DAGSTER_HOME"] == str(expected)
     assert (expected / "dagster.yaml").is_file()
     with dagster_instance() as instance:

@@ -46,7 +46,6 @@ _TIME_HINT = re.compile(r"(^|_)(date|time|timestamp|datetime|day|ts|at|on)$")
 _SNIFFED_TO_SQL = {"integer": "DOUBLE", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
                    "timestamp": "TIMESTAMP", "string": "VARCHAR"}
 _TABLE = "draft_rows"
-_QUIET = {"enable_progress_bar": False}  # the CLI prints its own summary; no progress bars on stderr
 
 
 class DraftError(ValueError):
@@ -123,7 +122,7 @@ def draft_spec(path: str | Path, *, target: str, name: str | None = None, task: 
     names = column_names(headers)
     target_index = _find_target(target, headers, names, path)
 
-    with duckdb.connect(config=_QUIET) as con:
+    with _connect() as con:
         types, rows, notes = _load_typed(con, path, dialect, names)
         stats = _profile(con, names, types, rows)
         columns = [
@@ -152,6 +151,13 @@ def draft_spec(path: str | Path, *, target: str, name: str | None = None, task: 
                f"quarantined: " + "; ".join(f"{why} ({n})" for why, n in reasons.items()))
     text = text.replace("# Checked: (pending)", verdict)
     return Draft(text, spec, columns, dialect, rows, cleaned, quarantined, reasons, time.perf_counter() - started)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that keeps quiet: the CLI prints its own summary, no progress bars on stderr."""
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 # --------------------------------------------------------------------------- names
@@ -441,6 +447,8 @@ def render(
         f"encoding {dialect.encoding}, header {'yes' if dialect.has_header else 'no'}, decimal {dialect.decimal!r}"
         + (", gzip-compressed" if dialect.compression else "") + ".",
         "# Checked: (pending)",
+        *(["# No header row: columns are matched by position, so rename them freely (keep their order)."]
+          if not dialect.has_header else []),
         "# Every guess is explained above its line: review them, then `mlops-assets ingest "
         f"{name} FILE`. Reference: README, 'Spec reference'.",
         f"name: {name}",
@@ -502,7 +510,7 @@ def dry_run(spec: DatasetSpec, path: Path) -> tuple[int, int, dict[str, int]]:
     from mlops_assets.ingest.cleaning import CleaningFailed, clean_partition
     from mlops_assets.ingest.landing import register_file
 
-    with duckdb.connect(config=_QUIET) as con:
+    with _connect() as con:
         register_file(con, spec, path, path.name)
         try:
             result = clean_partition(con, spec, path.name)
