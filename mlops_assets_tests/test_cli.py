@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +18,8 @@ from mlops_assets.home import MlopsHome
 from mlops_assets.resources import Warehouse
 from mlops_assets.stages import Stage, asset_key
 
-ENV = ("MLOPS_HOME", "DAGSTER_HOME", "BENTOML_HOME", "MLFLOW_TRACKING_URI", "MLOPS_DATASET_SPECS")
+ENV = ("MLOPS_HOME", "DAGSTER_HOME", "BENTOML_HOME", "MLFLOW_TRACKING_URI", "MLOPS_DATASET_SPECS", "BENTOML_DO_NOT_TRACK",
+       "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "MLFLOW_LOGGING_LEVEL")
 
 
 @pytest.fixture()
@@ -123,32 +126,44 @@ def test_features_follow_cleaned_and_training_refuses_a_stale_window(runner, spe
     assert "noisy.csv" not in tick.get_requested_partitions(asset_key(spec.name, Stage.FEATURES))
 
 
-@pytest.mark.slow  # trains and builds a Bento
-def test_cli_train_builds_missing_features_then_trains_on_exactly_the_ingested_window(runner, specs, wine_dir,
-                                                                                        tmp_path):
+@pytest.mark.slow  # a CLI process that trains and builds a Bento (bentoml binds a process to one home)
+def test_cli_train_builds_missing_features_then_trains_on_exactly_the_ingested_window(specs, wine_dir, tmp_path,
+                                                                                        isolated_env):
     from mlops_assets.cli.ingest import ingest
-    from mlops_assets.cli.train import format_summary, train
+    from mlops_assets.cli.runner import Runner
+    from mlops_assets.cli.train import format_summary
+    from mlops_assets.definitions import build_definitions
 
+    home = MlopsHome(tmp_path / "home").ensure()
+    isolated_env.setenv("DAGSTER_HOME", str(home.dagster_home))  # the instance the CLI process will use
     spec = specs["wine_quality"]
-    assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week1.csv", 0, 1500))["ok"]
-    assert _clean_only(runner, spec, _batch(wine_dir, tmp_path / "week2.csv", 1500, 3000)).success
-    # week1 is cleaned again after its features were built: its features are stale now, too.
-    assert runner.execute("wine_quality_ingest", "week1.csv", asset_selection=[asset_key(spec.name, Stage.CLEANED)]).success
+    with dg.DagsterInstance.get() as instance:
+        runner = Runner(build_definitions(home, specs), instance, home, log_level="CRITICAL")
+        assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week1.csv", 0, 1500))["ok"]
+        assert _clean_only(runner, spec, _batch(wine_dir, tmp_path / "week2.csv", 1500, 3000)).success
+        # week1 is cleaned again after its features were built: its features are stale now, too.
+        assert runner.execute("wine_quality_ingest", "week1.csv",
+                              asset_selection=[asset_key(spec.name, Stage.CLEANED)]).success
+        rows = {p: _cleaned_rows(runner, p) for p in ("week1.csv", "week2.csv")}
 
-    summary = train(runner, spec)
-    assert summary["ok"], summary["problems"]
-    assert summary["features_built"] == ["week1.csv", "week2.csv"]
-    assert summary["training_partitions"] == ["week1.csv", "week2.csv"]
-    assert summary["training_rows_per_partition"] == {"week1.csv": _cleaned_rows(runner, "week1.csv"),
-                                                      "week2.csv": _cleaned_rows(runner, "week2.csv")}
-    assert summary["rows_train"] + summary["rows_validation"] == 3000
-    assert summary["champion"] is True and summary["bento"].startswith("mlops-wine-quality-service:")
-    text = format_summary(summary)
-    assert "built first for week1.csv, week2.csv" in text and "week2.csv (1500 rows)" in text
+        env = {**os.environ, "MLOPS_HOME": str(home.root)}
+        env.pop("DAGSTER_HOME")  # the CLI finds $MLOPS_HOME/dagster by itself
+        done = subprocess.run([sys.executable, "-m", "mlops_assets.cli", "train", "wine_quality", "--json"], env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads(done.stdout)
+        assert summary["features_built"] == ["week1.csv", "week2.csv"]
+        assert summary["training_partitions"] == ["week1.csv", "week2.csv"]
+        assert summary["training_rows_per_partition"] == rows
+        assert summary["rows_train"] + summary["rows_validation"] == 3000
+        assert summary["champion"] is True and summary["bento"].startswith("mlops-wine-quality-service:")
+        text = format_summary(summary)
+        assert "built first for week1.csv, week2.csv" in text and "week2.csv (1500 rows)" in text
 
-    record = runner.instance.get_latest_materialization_event(asset_key(spec.name, Stage.MODEL))
-    assert record.asset_materialization.metadata["training_partitions"].value == ["week1.csv", "week2.csv"]
-
+        record = instance.get_latest_materialization_event(asset_key(spec.name, Stage.MODEL))
+        assert record.asset_materialization.metadata["training_partitions"].value == ["week1.csv", "week2.csv"]
+        built = instance.get_latest_materialization_event(asset_key(spec.name, Stage.FEATURES))
+        assert instance.get_run_by_id(built.run_id).tags["mlops/trigger"] == "cli-train"  # shown in the UI as such
 
 
 # --------------------------------------------------------------------------- the spec verb
