@@ -1,4 +1,5 @@
-"""Schedules and sensors: daily ingest, hourly drift monitoring, weekly retrain, retrain on drift."""
+"""Schedules and sensors: daily ingest, hourly drift monitoring, weekly retrain, retrain on drift,
+landing-zone file drops, and features that follow cleaned."""
 
 
 import json
@@ -150,10 +151,11 @@ def _decide(dataset: DatasetDefinitions, evidence: list, seen: dict, tracking: M
 
 
 SETTLE_SECONDS = 2.0
+LANDING_SUFFIXES = (".csv", ".csv.gz")  # gzip exports are ingested as they are, never unpacked to disk
 
 
 def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
-    """Every CSV dropped in `$MLOPS_HOME/landing/<dataset>/` becomes a partition and is ingested.
+    """Every CSV (plain or `.csv.gz`) dropped in `$MLOPS_HOME/landing/<dataset>/` becomes a partition and is ingested.
 
     The cursor remembers each file's size, mtime and content hash: an identical file dropped again
     is a no-op, a changed file under the same name is ingested as a new version (run key = name +
@@ -179,7 +181,7 @@ def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
         now = time.time()
         new_keys, requests, waiting = [], [], []
         for path in sorted(landing.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or path.suffix.lower() != ".csv":
+            if not path.is_file() or path.name.startswith(".") or not path.name.lower().endswith(LANDING_SUFFIXES):
                 continue
             stat = path.stat()
             if now - stat.st_mtime < SETTLE_SECONDS:
@@ -223,6 +225,17 @@ def _last_ingested_hash(instance: dg.DagsterInstance, raw_key: dg.AssetKey, part
         return None
     value = records[0].asset_materialization.metadata.get("content_hash")
     return value.value if value is not None else None
+
+
+def features_follow_cleaned_sensor(datasets: list[DatasetDefinitions]) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates each `features` asset's automation condition (see stages/features.py); on by default."""
+    return dg.AutomationConditionSensorDefinition(
+        "features_follow_cleaned",
+        target=dg.AssetSelection.assets(*[d.key(Stage.FEATURES) for d in datasets]),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Build a partition's features as soon as its cleaned rows change (and pass their blocking checks).",
+    )
 
 
 def landing_sensors(datasets: list[DatasetDefinitions]) -> list[dg.SensorDefinition]:

@@ -12,6 +12,7 @@ import dagster as dg
 
 from mlops_assets.automation import (
     daily_ingest_schedules,
+    features_follow_cleaned_sensor,
     hourly_monitoring_schedule,
     landing_sensors,
     reconcile_dead_runs_sensor,
@@ -64,7 +65,12 @@ def build_definitions(home: MlopsHome | None = None, specs: dict[str, DatasetSpe
             hourly_monitoring_schedule(datasets),
             weekly_retrain_schedule(datasets),
         ],
-        sensors=[retrain_on_drift_sensor(datasets), *landing_sensors(datasets), reconcile_dead_runs_sensor()],
+        sensors=[
+            retrain_on_drift_sensor(datasets),
+            *landing_sensors(datasets),
+            features_follow_cleaned_sensor(datasets),
+            reconcile_dead_runs_sensor(),
+        ],
         resources=resources_for(os.environ.get("MLOPS_PROFILE", "local"), home),
     )
 

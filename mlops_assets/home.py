@@ -11,6 +11,7 @@ Layout (created on demand)::
       bentoml/                      BENTOML_HOME: model store and built Bentos
       reports/<dataset>/            Evidently drift reports (HTML)
       dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
+      specs/                        dataset specs written by `mlops-assets spec draft` (loaded like built-in ones)
 
 Files shipped with the package (dataset specs' seed files) are read from `shipped_file()`.
 """
@@ -114,28 +115,50 @@ class MlopsHome:
     def dagster_home(self) -> Path:
         return self.root / "dagster"
 
-    def ensure(self) -> MlopsHome:
-        for path in (self.root, self.mlflow_dir, self.artifact_root, self.bentoml_home, self.dagster_home):
-            path.mkdir(parents=True, exist_ok=True)
-        instance_config = self.dagster_home / "dagster.yaml"
-        current = instance_config.read_text() if instance_config.exists() else None
-        # Ours to keep up to date unless a person has taken it over (removed the marker line).
-        if current is None or (current != INSTANCE_CONFIG and current.startswith(INSTANCE_CONFIG_MARKER)):
-            from mlops_assets.files import atomic_path
+    @property
+    def specs_dir(self) -> Path:
+        return self.root / "specs"
 
-            with atomic_path(instance_config) as temporary:
-                temporary.write_text(INSTANCE_CONFIG)
+    def ensure(self) -> MlopsHome:
+        for path in (self.root, self.mlflow_dir, self.artifact_root, self.bentoml_home):
+            path.mkdir(parents=True, exist_ok=True)
+        ensure_dagster_home(self.dagster_home)
         return self
 
     def export_env(self) -> None:
-        """Point every tool at this home (DAGSTER_HOME, BENTOML_HOME, MLflow) for this process and its children."""
+        """Point every tool at this home (DAGSTER_HOME, BENTOML_HOME, MLflow) for this process and its children.
+
+        A DAGSTER_HOME the user set is kept (made absolute, created with its instance config if
+        missing); an unset or empty one becomes `$MLOPS_HOME/dagster`. Either way every run of
+        this process lands in a persistent instance that `make dev` can show, never a throwaway one.
+        """
         self.ensure()
         os.environ["MLOPS_HOME"] = str(self.root)
-        os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
+        configured = os.environ.get("DAGSTER_HOME", "").strip()
+        dagster_home = Path(configured).expanduser().resolve() if configured else self.dagster_home
+        os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(dagster_home))
         os.environ.setdefault("BENTOML_HOME", str(self.bentoml_home))
         os.environ.setdefault("MLFLOW_TRACKING_URI", self.tracking_uri)
         os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the CLI prints its own summary
+
+
+def ensure_dagster_home(path: Path) -> Path:
+    """Create a Dagster instance directory with the project's `dagster.yaml`.
+
+    The file is ours to keep up to date (it carries a marker line); one a person has taken over
+    (marker removed) or written before is left alone.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    current = config.read_text() if config.exists() else None
+    if current is None or (current != INSTANCE_CONFIG and current.startswith(INSTANCE_CONFIG_MARKER)):
+        from mlops_assets.files import atomic_path
+
+        with atomic_path(config) as temporary:
+            temporary.write_text(INSTANCE_CONFIG)
+    return path
 
 
 def _maybe_create(path: Path, create: bool) -> Path:

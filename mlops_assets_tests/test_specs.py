@@ -81,3 +81,45 @@ def test_a_broken_spec_names_the_file_and_the_field(tmp_path):
     with pytest.raises(SpecError) as error:
         load_spec(path)
     assert "broken.yaml" in str(error.value) and "start_date" in str(error.value)
+
+
+def test_spec_errors_name_the_column_by_its_name(tmp_path):
+    path = tmp_path / "bank.yaml"
+    path.write_text(textwrap.dedent("""
+        name: bank
+        source: {kind: file_drop}
+        partitioning: {kind: files}
+        task: classification
+        target: subscribed
+        columns:
+          - {name: age, type: integer}
+          - {name: balance, type: money}
+          - {name: job, type: category}
+          - {type: float}
+          - {name: subscribed, type: boolean, role: target}
+        training: {primary_metric: roc_auc}
+    """))
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    message = str(error.value)
+    assert "columns[balance].type: Input should be" in message and "not 'money'" in message
+    assert "columns[job]: a category column needs `values`" in message and "spec draft" in message
+    assert "columns[#4].name: Field required" in message  # no name to show: its position, counted from 1
+    assert "columns.1" not in message and "Value error" not in message
+
+
+def test_specs_written_to_mlops_home_are_loaded_after_the_built_in_ones(tmp_path, monkeypatch):
+    from mlops_assets.home import MlopsHome
+
+    home = MlopsHome(tmp_path / "home")
+    home.specs_dir.mkdir(parents=True)
+    from pathlib import Path
+
+    shipped = Path(load_specs()["wine_quality"].spec_path).read_text(encoding="utf-8")
+    (home.specs_dir / "red_wine.yaml").write_text(shipped.replace("name: wine_quality", "name: red_wine"))
+    monkeypatch.setenv("MLOPS_HOME", str(home.root))
+    specs = load_specs()
+    assert list(specs)[-1] == "red_wine" and {"transactions", "wine_quality"} <= set(specs)
+    (home.specs_dir / "wine_quality.yaml").write_text(shipped)
+    with pytest.raises(SpecError, match="wine_quality.yaml: dataset 'wine_quality' is already defined"):
+        load_specs()

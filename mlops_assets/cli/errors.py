@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+from typing import NoReturn
 
 
 class UsageError(Exception):
     """A problem with the user's input: printed as one line, exit code 2."""
+
+
+def refuse(message: str, *, as_json: bool, **context) -> NoReturn:
+    """Exit 2 with a one-line reason on stderr; with `--json`, the same reason as a JSON object on stdout too."""
+    message = " ".join(message.split())
+    if as_json:
+        print(json.dumps({"ok": False, **context, "error": message}, default=str))
+    raise UsageError(message)
 
 
 def date_arg(text: str) -> dt.date:
@@ -38,11 +48,19 @@ def dataset_spec(name: str):
 
 
 def dagster_instance():
-    """The persistent instance under DAGSTER_HOME, with runs whose process died marked failed first."""
+    """The persistent instance at DAGSTER_HOME (set and created by `MlopsHome.export_env`), with runs whose
+    process died marked failed first, so no ghost holds a run slot."""
+    import os
+
     import dagster as dg
 
     from mlops_assets.recovery import reconcile_dead_runs
 
-    instance = dg.DagsterInstance.get()
+    try:
+        instance = dg.DagsterInstance.get()
+    except dg.DagsterError as exc:  # DAGSTER_HOME missing, relative, or not a directory
+        reason = " ".join(str(exc).split())
+        raise UsageError(f"cannot open the Dagster instance at DAGSTER_HOME={os.environ.get('DAGSTER_HOME')!r}: "
+                         f"{reason}") from None
     reconcile_dead_runs(instance)
     return instance

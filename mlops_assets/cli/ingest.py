@@ -1,8 +1,10 @@
-"""`mlops-assets ingest <dataset> <path>`: land one file and take it through `cleaned` now.
+"""`mlops-assets ingest <dataset> FILE [FILE ...]`: land files and take each through `features` now.
 
-The file is sniffed and matched to the spec before it is landed, so an unusable file is refused in
+Each file is sniffed and matched to the spec before it is landed, so an unusable file is refused in
 one line and never enters the landing zone; a usable one is copied there (file drops keep their
-name, daily files their date) and materialized through the same job the UI runs.
+name, gzip included; daily files their date) and materialized through `<dataset>_ingest`, the job
+the UI and the landing sensor run (raw -> cleaned -> features). Files are taken in the order given:
+for file-drop datasets that order is their arrival order, which decides the training window.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlops_assets.cli.runner import Runner, failures, materialization_metadata
+from mlops_assets.cli.runner import Runner, check_results, failures, materialization_metadata
 from mlops_assets.datasets.factory import job_name
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.files import atomic_copy
@@ -50,7 +52,7 @@ def preflight(spec: DatasetSpec, path: Path) -> None:
 
 
 def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None = None) -> dict[str, Any]:
-    """Land and materialize `raw` + `cleaned` for one file; returns the summary printed by the CLI."""
+    """Land one file and materialize raw -> cleaned -> features for it; returns the summary printed by the CLI."""
     path = Path(path).resolve()
     preflight(spec, path)
     key = partition_for(spec, path, partition)
@@ -62,18 +64,12 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
             archive_file(target, runner.home.archive(spec.name), key, old_hash)
         atomic_copy(path, target)
     runner.register_partition(spec, key)
-    result = runner.execute(
-        job_name(spec.name, "ingest"), key,
-        asset_selection=[asset_key(spec.name, Stage.RAW), asset_key(spec.name, Stage.CLEANED)],
-        tags={"mlops/trigger": "cli-ingest"},
-    )
+    result = runner.execute(job_name(spec.name, "ingest"), key, tags={"mlops/trigger": "cli-ingest"})
     raw = materialization_metadata(result, asset_key(spec.name, Stage.RAW))
     cleaned = materialization_metadata(result, asset_key(spec.name, Stage.CLEANED))
+    features = materialization_metadata(result, asset_key(spec.name, Stage.FEATURES))
     contract = raw.get("ingestion_contract", {})
-    checks = {
-        check.asset_check_key.name: {"passed": check.passed, "description": check.description}
-        for check in result.get_asset_check_evaluations()
-    }
+    checks = check_results(result)
     problems = failures(result, runner.gates)
     return {
         "ok": not problems,
@@ -92,12 +88,15 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
             "newline": contract.get("newline"),
             "decimal": contract.get("decimal"),
             "thousands": contract.get("thousands"),
+            "compression": contract.get("compression"),
             "columns": contract.get("columns"),
         },
         "rows_read": cleaned.get("rows_read"),
         "rows_cleaned": cleaned.get("rows_cleaned"),
         "rows_quarantined": cleaned.get("rows_quarantined"),
         "quarantine_reasons": cleaned.get("quarantine_reasons"),
+        "feature_rows": features.get("rows"),
+        "n_features": features.get("n_features"),
         "checks": checks,
         "problems": problems,
         "dagster_run_id": result.run_id,
@@ -109,10 +108,13 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [
         f"{summary['file']} -> {summary['dataset']} [{summary['partition']}] (version {summary['file_version']})",
         f"  dialect     delimiter={d['delimiter']!r} quote={d['quotechar']!r} encoding={d['encoding']} "
-        f"header={d['header']} newline={d['newline']!r} decimal={d['decimal']!r}",
+        f"header={d['header']} newline={d['newline']!r} decimal={d['decimal']!r}"
+        + (f" compression={d['compression']}" if d.get("compression") else ""),
         f"  rows        read {summary['rows_read']}, cleaned {summary['rows_cleaned']}, "
         f"quarantined {summary['rows_quarantined']}",
     ]
+    if summary["feature_rows"] is not None:
+        lines.append(f"  features    {summary['feature_rows']} rows x {summary['n_features']} features")
     for name, check in summary["checks"].items():
         lines.append(f"  check       {name}: {'passed' if check['passed'] else 'FAILED'}"
                      + (f" ({check['description']})" if check["description"] and not check["passed"] else ""))
@@ -122,28 +124,47 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def add_parser(sub):
-    parser = sub.add_parser("ingest", help="land one CSV file and materialize it through cleaned now")
+    parser = sub.add_parser(
+        "ingest", help="land CSV files (plain or .csv.gz) and materialize each through features now",
+        description="Land each file (in the order given) and run the dataset's ingest job on it: "
+        "raw -> cleaned -> features. Exit 0 when every check passed, 1 when a check failed (the data is kept), "
+        "2 when a file is unusable (it is not landed, and later files are not ingested).",
+    )
     parser.add_argument("dataset")
-    parser.add_argument("path")
-    parser.add_argument("--partition", default=None, help="partition key (default: the file name, or its date)")
-    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("paths", nargs="+", metavar="FILE", help="CSV or gzip-compressed CSV files, oldest first")
+    parser.add_argument("--partition", default=None,
+                        help="partition key for a single file (default: the file name, or the date in it)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as JSON (one object; with several files, {'ok', 'files': [...]})")
     return parser
 
 
 def run(args, home) -> int:
     import json
 
-    from mlops_assets.cli.errors import UsageError, dagster_instance, dataset_spec
-    from mlops_assets.datasets.spec import load_specs
-    from mlops_assets.definitions import build_definitions
+    from mlops_assets.cli.errors import dataset_spec, refuse
+    from mlops_assets.cli.runner import cli_runner
 
     spec = dataset_spec(args.dataset)
-    runner = Runner(build_definitions(home, load_specs()), dagster_instance(), home, log_level="CRITICAL")
-    try:
-        summary = ingest(runner, spec, Path(args.path), args.partition)
-    except IngestRefused as exc:
-        if args.json:
-            print(json.dumps({"ok": False, "dataset": spec.name, "file": args.path, "error": str(exc)}))
-        raise UsageError(str(exc)) from None
-    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
-    return 0 if summary["ok"] else 1
+    if args.partition and len(args.paths) > 1:
+        refuse("--partition names one file's partition; pass one file with it", as_json=args.json, dataset=spec.name)
+    runner = cli_runner(home)
+    summaries = []
+    for path in args.paths:
+        try:
+            summary = ingest(runner, spec, Path(path), args.partition)
+        except IngestRefused as exc:
+            if summaries and not args.json:
+                print(f"(ingested before the refusal: {', '.join(s['partition'] for s in summaries)})")
+            refuse(str(exc), as_json=args.json, dataset=spec.name, file=path,
+                   ingested=[s["partition"] for s in summaries])
+        summaries.append(summary)
+        if not args.json:
+            print(format_summary(summary), flush=True)
+    ok = all(s["ok"] for s in summaries)
+    if args.json:
+        output = summaries[0] if len(summaries) == 1 else {"ok": ok, "dataset": spec.name, "files": summaries}
+        print(json.dumps(output, indent=2, default=str))
+    elif ok:
+        print(f"next: mlops-assets train {spec.name}   (or mlops-assets monitor {spec.name} against the champion)")
+    return 0 if ok else 1

@@ -10,11 +10,11 @@ import argparse
 import logging
 import sys
 
-from mlops_assets.cli import demo, generate, ingest, serve, status
+from mlops_assets.cli import demo, generate, ingest, monitor, serve, spec, status, train
 from mlops_assets.cli.errors import UsageError
 from mlops_assets.home import MlopsHome
 
-VERBS = (generate, demo, ingest, status, serve)
+VERBS = (generate, demo, spec, ingest, train, monitor, status, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

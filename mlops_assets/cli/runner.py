@@ -120,6 +120,23 @@ def findings(result: dg.ExecuteInProcessResult, gates: set[dg.AssetCheckKey]) ->
             for c in result.get_asset_check_evaluations() if not c.passed and c.asset_check_key not in gates]
 
 
+def cli_runner(home: MlopsHome) -> Runner:
+    """What every verb runs on: the one Definitions (every spec), the persistent instance, quiet console logs."""
+    from mlops_assets.cli.errors import dagster_instance
+    from mlops_assets.datasets.spec import load_specs
+    from mlops_assets.definitions import build_definitions
+
+    return Runner(build_definitions(home, load_specs()), dagster_instance(), home, log_level="CRITICAL")
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Asset check outcomes of a run, by check name: passed, and why not."""
+    return {
+        check.asset_check_key.name: {"passed": check.passed, "description": check.description}
+        for check in result.get_asset_check_evaluations()
+    }
+
+
 def materialization_metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict:
     """The metadata values of `key`'s materialization in this run ({} when it did not materialize)."""
     for event in result.get_asset_materialization_events():

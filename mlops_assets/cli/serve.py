@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("dataset")
     parser.add_argument("--port", type=int, default=3001)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--json", action="store_true", help="print what is served as one JSON line, then serve")
     return parser
 
 
@@ -36,11 +38,18 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
     spec = dataset_spec(args.dataset)
     tag = latest_bento_tag(home, spec.name)
     if tag is None:
-        raise UsageError(f"{spec.name} has no Bento yet; build one with `mlops-assets demo` or by materializing "
-                         f"{spec.name}/bento (make dev)")
+        raise UsageError(f"{spec.name} has no Bento yet; build one with `mlops-assets train {spec.name}` (or by "
+                         f"materializing {spec.name}/bento in the Dagster UI)")
     bentoml = Path(sys.executable).parent / "bentoml"
-    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home)}
-    print(f"serving {tag} on http://{args.host}:{args.port} (BENTOML_HOME={home.bentoml_home})", flush=True)
+    # The Bento's service reads which dataset it serves from MLOPS_DATASET when it starts.
+    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home), "MLOPS_DATASET": spec.name}
+    url = f"http://{args.host}:{args.port}"
+    if args.json:
+        print(json.dumps({"dataset": spec.name, "bento": tag, "url": url, "predict": f"{url}/predict",
+                          "bentoml_home": str(home.bentoml_home)}), flush=True)
+    else:
+        print(f"serving {tag} on {url} (BENTOML_HOME={home.bentoml_home}); POST {url}/predict "
+              '{"records": [...]}; `mlops-assets status --json` has an example body', flush=True)
     try:
         return subprocess.call([str(bentoml), "serve", tag, "--host", args.host, "--port", str(args.port)], env=env)
     except KeyboardInterrupt:

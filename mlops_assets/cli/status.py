@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 import dagster as dg
@@ -68,6 +69,19 @@ def champion_status(tracking: MlflowTracking, spec: DatasetSpec) -> dict[str, An
     }
 
 
+def partition_status(warehouse: Warehouse, spec: DatasetSpec) -> dict[str, Any]:
+    """Ingested partitions (cleaned, with rows) and those whose features are missing or stale."""
+    from mlops_assets.training.train import ingested_partitions, stale_feature_partitions
+
+    try:
+        with warehouse.connect(read_only=True) as con:
+            partitions = ingested_partitions(con, spec)
+            stale = stale_feature_partitions(con, spec, partitions)
+    except FileNotFoundError:
+        partitions, stale = [], []
+    return {"ingested_partitions": partitions, "features_missing": stale}
+
+
 def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.DagsterInstance) -> dict[str, Any]:
     tracking = MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))
     # Status must answer while a run writes: wait briefly, then report what it could not read.
@@ -78,6 +92,7 @@ def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.
         drift = (assets["drift_report"] or {}).get("metadata", {})
         bento = (assets["bento"] or {}).get("metadata", {})
         datasets[spec.name] = {
+            **partition_status(warehouse, spec),
             "assets": assets,
             "champion": champion_status(tracking, spec),
             "drift_share": drift.get("drift_share"),
@@ -89,16 +104,21 @@ def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.
     return {
         "mlops_home": str(home.root),
         "tracking_uri": home.tracking_uri,
-        "dagster_home": str(home.dagster_home),
+        "dagster_home": os.environ.get("DAGSTER_HOME", str(home.dagster_home)),
         "warehouse": str(home.warehouse),
         "datasets": datasets,
     }
 
 
 def format_status(status: dict[str, Any]) -> str:
-    lines = [f"MLOPS_HOME {status['mlops_home']}"]
+    lines = [f"MLOPS_HOME {status['mlops_home']}", f"DAGSTER_HOME {status['dagster_home']}"]
     for name, data in status["datasets"].items():
         lines.append(f"\n{name}")
+        ingested = data["ingested_partitions"]
+        lines.append(f"  ingested      {len(ingested)} partition(s)" + (f", newest {ingested[-1]}" if ingested else ""))
+        if data["features_missing"]:
+            lines.append(f"  features      missing or stale for {data['features_missing']}: `mlops-assets train {name}` "
+                         "builds them first")
         for stage, info in data["assets"].items():
             when = f"{info['materialized_at']}" + (f" [{info['partition']}]" if info and info["partition"] else "") if info else "never"
             lines.append(f"  {stage:<13} {when}")
@@ -117,6 +137,7 @@ def format_status(status: dict[str, Any]) -> str:
 
 def add_parser(sub):
     parser = sub.add_parser("status", help="latest materializations, champion, drift, Bento, example request")
+    parser.add_argument("dataset", nargs="?", default=None, help="one dataset (default: all)")
     parser.add_argument("--json", action="store_true")
     return parser
 
@@ -124,9 +145,10 @@ def add_parser(sub):
 def run(args, home: MlopsHome) -> int:
     import json
 
-    from mlops_assets.cli.errors import dagster_instance
+    from mlops_assets.cli.errors import dagster_instance, dataset_spec
     from mlops_assets.datasets.spec import load_specs
 
-    status = collect_status(home, load_specs(), dagster_instance())
+    specs = {args.dataset: dataset_spec(args.dataset)} if args.dataset else load_specs()
+    status = collect_status(home, specs, dagster_instance())
     print(json.dumps(status, indent=2, default=str) if args.json else format_status(status))
     return 0

@@ -47,7 +47,8 @@ class ColumnSpec(_Strict):
         if not _NAME.match(self.name):
             raise ValueError(f"column name {self.name!r} must be snake_case (a-z, 0-9, _)")
         if self.type == "category" and not self.values:
-            raise ValueError(f"category column {self.name!r} needs `values`")
+            raise ValueError("a category column needs `values`, the labels it may hold (e.g. `values: [basic, pro]`); "
+                             "`mlops-assets spec draft` lists them from a CSV")
         if self.transform == "log1p" and (self.min is None or self.min < 0):
             raise ValueError(f"column {self.name!r}: transform log1p needs `min` >= 0")
         return self
@@ -205,25 +206,50 @@ def load_spec(path: Path) -> DatasetSpec:
     try:
         spec = DatasetSpec.model_validate({**data, "spec_path": str(path)})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{_field(err['loc'], data)}: {_message(err)}" for err in exc.errors())
         raise SpecError(f"{path}: invalid dataset spec: {problems}") from exc
     if spec.name != path.stem:
         raise SpecError(f"{path}: spec `name: {spec.name}` must match the file name {path.stem!r}")
     return spec
 
 
+def _field(loc: tuple, data: dict) -> str:
+    """Where in the spec: `columns[balance].type`, naming a column by its name rather than its index."""
+    text = ""
+    for depth, part in enumerate(loc):
+        if isinstance(part, int):
+            item = None
+            if depth == 1 and loc[0] == "columns" and isinstance(data.get("columns"), list) and part < len(data["columns"]):
+                item = data["columns"][part]
+            name = item.get("name") if isinstance(item, dict) else None
+            text += f"[{name}]" if isinstance(name, str) and name else f"[#{part + 1}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _message(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    given = error.get("input")
+    if error["type"] in ("literal_error", "enum") and isinstance(given, (str, int, float, bool)):
+        message += f", not {given!r}"
+    return message
+
+
 def spec_dirs() -> list[Path]:
+    """Built-in specs, then those `spec draft` wrote to `$MLOPS_HOME/specs`, then `MLOPS_DATASET_SPECS`."""
+    from mlops_assets.home import MlopsHome
+
     extra = [Path(p) for p in os.environ.get("MLOPS_DATASET_SPECS", "").split(os.pathsep) if p]
-    return [BUILTIN_SPECS_DIR, *extra]
+    dirs = [BUILTIN_SPECS_DIR, MlopsHome.from_env().specs_dir, *extra]
+    return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
 def load_specs() -> dict[str, DatasetSpec]:
     """All dataset specs, built-in first; a later directory may not redefine a dataset."""
     specs: dict[str, DatasetSpec] = {}
     for directory in spec_dirs():
-        for path in sorted(directory.glob("*.yaml")):
+        for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else ():
             spec = load_spec(path)
             if spec.name in specs:
                 raise SpecError(f"{path}: dataset {spec.name!r} is already defined in {specs[spec.name].spec_path}")

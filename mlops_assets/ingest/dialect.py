@@ -2,7 +2,9 @@
 
 The sniffed `CsvDialect` is the file's ingestion contract: the loader reads with exactly these
 options (DuckDB auto-detection never decides), and the contract is stored next to the data so a
-person can see later how a file was read. Only the first `sample_bytes` bytes are read.
+person can see later how a file was read. Only the first `sample_bytes` bytes are read; a gzip file
+(recognized by its magic bytes, whatever its name) is read through a decompressing stream, so the
+sample is the first `sample_bytes` of its text and nothing is ever decompressed to disk.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import codecs
 import collections
 import csv
+import gzip
 import io
 import logging
 import re
 import unicodedata
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,8 @@ class CsvDialect:
     warnings: tuple[str, ...] = ()
     trailing_delimiter: bool = False
     """Every data line ends with a delimiter: the file has one more (empty) field than `columns`."""
+    compression: str | None = None
+    """`"gzip"` when the file is gzip-compressed (read as a stream by the sniffer and by DuckDB)."""
 
     def to_metadata(self) -> dict:
         return {
@@ -84,6 +91,7 @@ class CsvDialect:
             "sample_rows": self.sample_rows,
             "warnings": list(self.warnings),
             "trailing_delimiter": self.trailing_delimiter,
+            "compression": self.compression,
         }
 
 
@@ -95,6 +103,34 @@ def normalize_column_name(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name)
     ascii_ish = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return re.sub(r"[^0-9a-z]+", "_", ascii_ish.strip().lower()).strip("_")
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def compression_of(path: str | Path) -> str | None:
+    """`"gzip"` when the file starts with the gzip magic bytes (the name is not trusted), else None."""
+    with Path(path).open("rb") as handle:
+        return "gzip" if handle.read(2) == GZIP_MAGIC else None
+
+
+def open_bytes(path: str | Path, compression: str | None = None) -> BinaryIO:
+    """The file's bytes as a stream: decompressed on the fly for gzip (`compression` as sniffed, else detected)."""
+    path = Path(path)
+    if (compression or compression_of(path)) == "gzip":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def read_head(path: str | Path, size: int, compression: str | None = None) -> bytes:
+    """The first `size` bytes of the file's content; a broken gzip stream is an UnreadableFile."""
+    try:
+        with open_bytes(path, compression) as handle:
+            return handle.read(size)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise UnreadableFile(
+            path, f"is not a readable gzip file ({exc}); check that the upload finished, or re-compress it"
+        ) from None
 
 
 def explain_header_mismatch(path: str | Path, dialect: CsvDialect, expected_columns: Sequence[str]) -> str | None:
@@ -156,12 +192,12 @@ def sniff_csv(
     if sample_bytes < 64:
         raise ValueError(f"sample_bytes must be at least 64, got {sample_bytes}")
     try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            raw = handle.read(sample_bytes)
+        compression = compression_of(path)
+        raw = read_head(path, sample_bytes + 1, compression)
     except FileNotFoundError:
         raise UnreadableFile(path, f"{path}: file not found; check the landing path") from None
-    truncated = size > len(raw)
+    truncated = len(raw) > sample_bytes
+    raw = raw[:sample_bytes]
 
     encoding, text = _decode_sample(path, raw, truncated)
     text = _complete_lines(text, truncated)
@@ -234,6 +270,7 @@ def sniff_csv(
         sample_rows=len(data),
         warnings=tuple(warnings),
         trailing_delimiter=trailing,
+        compression=compression,
     )
     log.info(
         "%s: delimiter=%r encoding=%s header=%s newline=%r columns=%d sample_rows=%d%s",
@@ -470,9 +507,8 @@ def _split_first_record(text: str, delimiter: str, quotechar: str | None, escape
 
 def _first_record_text(path: Path, dialect: CsvDialect) -> str | None:
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(_EXPLAIN_BYTES)
-    except OSError:
+        raw = read_head(path, _EXPLAIN_BYTES, dialect.compression)
+    except (OSError, UnreadableFile):
         return None
     codec = "utf-16" if dialect.encoding.startswith("utf-16") else dialect.encoding
     return codecs.getincrementaldecoder(codec)(errors="replace").decode(raw, final=False)

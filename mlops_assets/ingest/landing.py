@@ -119,7 +119,8 @@ def first_contract(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, exclude_pa
 
 def archive_file(path: Path, archive_dir: Path, partition: str, content_hash: str) -> Path:
     """Copy `path` to `<archive_dir>/<partition>/<hash>.csv` (once; written atomically) and return the copy."""
-    copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{path.suffix}"
+    suffix = "".join(path.suffixes[-2:]) if path.suffix.lower() == ".gz" else path.suffix  # keep `.csv.gz`
+    copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{suffix}"
     if not copy.exists():
         atomic_copy(path, copy)
     return copy

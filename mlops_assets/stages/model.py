@@ -58,6 +58,8 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "metrics": dg.MetadataValue.json(trained.metrics),
                 **{f"metric_{k}": v for k, v in trained.metrics.items()},
                 "training_partitions": dg.MetadataValue.json(trained.partitions),
+                "training_window": f"{trained.partitions[0]} .. {trained.partitions[-1]} ({len(trained.partitions)} partitions)",
+                "training_rows_per_partition": dg.MetadataValue.json(trained.partition_rows),
                 "rows_train": trained.rows_train,
                 "rows_validation": trained.rows_validation,
                 "n_features": len(trained.feature_names),

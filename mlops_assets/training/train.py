@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.tables import partitions_in_order, q, table
+from mlops_assets.tables import partition_table, partitions_in_order, q, table, table_exists
 from mlops_assets.training.features import feature_names, fitted_feature_transformer
 from mlops_assets.training.lineage import build_lineage, log_lineage
 from mlops_assets.training.registry import CHAMPION_ALIAS, REFERENCE_ARTIFACT
@@ -52,15 +52,68 @@ def build_estimator(spec: DatasetSpec):
     return classes[(spec.training.estimator, spec.task)](**spec.training.params)
 
 
+class StaleFeatures(LookupError):
+    """Cleaned partitions of the training window have no up-to-date features: training now would use an older window."""
+
+
 def training_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, until: str | None = None) -> list[str]:
-    """The training window: the newest N partitions (days by date, files by arrival), up to `until`."""
-    partitions = partitions_in_order(con, spec, "features")
+    """The training window: the newest N cleaned partitions with rows (days by date, files by arrival), up to `until`.
+
+    Taken from `cleaned`, not from `features`: a partition whose features were never built (or are
+    older than its cleaned rows) must stop training, not silently drop out of the window.
+    """
+    partitions = ingested_partitions(con, spec)
     if until is not None:
         if until not in partitions:
             raise LookupError(f"{spec.name}: train_until={until!r} is not an ingested partition; known: {partitions[-5:]}")
         partitions = partitions[: partitions.index(until) + 1]
     window = spec.training.window_partitions
     return partitions[-window:] if window else partitions
+
+
+def ingested_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> list[str]:
+    """Cleaned partitions holding rows, oldest first (a file whose every row was quarantined has nothing to train on)."""
+    if not table_exists(con, spec, "cleaned_partitions"):
+        return []
+    return [p for p in partitions_in_order(con, spec, "cleaned_partitions") if _has_rows(con, spec, p)]
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> bool:
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {partition_table(spec, partition)})").fetchone()[0])
+
+
+def stale_feature_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions: list[str]) -> list[str]:
+    """Those of `partitions` whose features are missing, or were built from an earlier cleaning of the partition.
+
+    `features` carries each row's `_ingested_at` (when its cleaned partition was published), so
+    comparing it with `cleaned_partitions.cleaned_at` tells exactly which partitions are behind.
+    """
+    if not partitions:
+        return []
+    placeholders = ", ".join("?" for _ in partitions)
+    cleaned_at = dict(con.execute(
+        f"SELECT _partition, cleaned_at FROM {table(spec, 'cleaned_partitions')} WHERE _partition IN ({placeholders})",
+        partitions,
+    ).fetchall())
+    built: dict[str, object] = {}
+    if table_exists(con, spec, "features"):
+        built = dict(con.execute(
+            f"SELECT _partition, max(_ingested_at) FROM {table(spec, 'features')} WHERE _partition IN ({placeholders}) "
+            "GROUP BY _partition",
+            partitions,
+        ).fetchall())
+    return [p for p in partitions if p not in built or built[p] != cleaned_at.get(p)]
+
+
+def stale_features_message(spec: DatasetSpec, stale: list[str]) -> str:
+    """What to tell a user whose training window has partitions without up-to-date features."""
+    shown = ", ".join(repr(p) for p in stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    return (
+        f"{spec.name}: {len(stale)} cleaned partition(s) of the training window have no up-to-date features: {shown}; "
+        f"training now would silently use an older window. Run `mlops-assets train {spec.name}` (it builds them "
+        f"first), or materialize {spec.name}/features for them (Dagster UI, or `dagster asset materialize -m "
+        f"mlops_assets.definitions --select {spec.name}/features --partition {stale[0]}`)"
+    )
 
 
 def evaluate(spec: DatasetSpec, model, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
@@ -127,6 +180,8 @@ class TrainedModel:
     feature_names: list[str]
     seconds: float
     params: dict[str, object] = field(default_factory=dict)
+    partition_rows: dict[str, int] = field(default_factory=dict)
+    """Rows each training partition contributed (train + validation), in window order."""
 
 
 def _split(spec: DatasetSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -165,7 +220,10 @@ def train_and_register(
     started = time.perf_counter()
     partitions = training_partitions(con, spec, until)
     if not partitions:
-        raise LookupError(f"{spec.name}: the features table is empty; materialize {spec.name}/features first")
+        raise LookupError(f"{spec.name}: nothing ingested to train on; run `mlops-assets ingest {spec.name} FILE` first")
+    stale = stale_feature_partitions(con, spec, partitions)
+    if stale:
+        raise StaleFeatures(stale_features_message(spec, stale))
     placeholders = ", ".join("?" for _ in partitions)
     features = con.execute(
         f"SELECT * FROM {table(spec, 'features')} WHERE _partition IN ({placeholders})", partitions
@@ -248,4 +306,5 @@ def train_and_register(
         feature_names=feature_cols,
         seconds=time.perf_counter() - started,
         params=params,
+        partition_rows={p: int(n) for p, n in features.groupby("_partition").size().reindex(partitions, fill_value=0).items()},
     )

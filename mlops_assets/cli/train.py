@@ -1,0 +1,145 @@
+"""`mlops-assets train D`: fit, register and package D's model through `<D>_train`, the job the UI runs.
+
+The model never trains on an older window than the user ingested: cleaned partitions of the window
+whose features are missing or out of date are built first (through `<D>_ingest`, features only, so
+those runs show in the UI too), or with `--no-build-features` training stops and names them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlops_assets.cli.runner import Runner, check_results, failures, materialization_metadata
+from mlops_assets.datasets.factory import job_name
+from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.home import MlopsHome
+from mlops_assets.stages import Stage, asset_key
+
+TAGS = {"mlops/trigger": "cli-train"}
+
+
+class NothingToTrain(Exception):
+    """No usable input for training; the message says what to run first."""
+
+
+def training_plan(home: MlopsHome, spec: DatasetSpec, until: str | None) -> tuple[list[str], list[str]]:
+    """(the training window, those of its partitions whose features are missing or stale), read and closed."""
+    from mlops_assets.resources import Warehouse
+    from mlops_assets.training.train import stale_feature_partitions, training_partitions
+
+    nothing = NothingToTrain(f"{spec.name} has no ingested rows to train on; run `mlops-assets ingest {spec.name} FILE` first")
+    if not home.warehouse.exists():
+        raise nothing
+    # Read what is needed and close: a read-only connection would block the writers below.
+    with Warehouse(path=str(home.warehouse)).connect(read_only=True) as con:
+        try:
+            window = training_partitions(con, spec, until)
+        except LookupError as exc:
+            raise NothingToTrain(str(exc)) from None
+        if not window:
+            raise nothing
+        return window, stale_feature_partitions(con, spec, window)
+
+
+def train(runner: Runner, spec: DatasetSpec, *, until: str | None = None, build_features: bool = True) -> dict[str, Any]:
+    """Bring the window's features up to date (or not), run `<D>_train`; returns the summary the CLI prints."""
+    window, stale = training_plan(runner.home, spec, until)
+    built: list[str] = []
+    if build_features:
+        for partition in stale:
+            result = runner.execute(job_name(spec.name, "ingest"), partition,
+                                    asset_selection=[asset_key(spec.name, Stage.FEATURES)], tags=TAGS)
+            problems = failures(result)
+            if problems:
+                return _summary(spec, window, built, None, [f"building features for {partition!r}: {p}" for p in problems])
+            built.append(partition)
+    ops_config = {"__".join(asset_key(spec.name, Stage.MODEL).path): {"config": {"train_until": until}}} if until else None
+    result = runner.execute(job_name(spec.name, "train"), tags=TAGS, ops_config=ops_config)
+    return _summary(spec, window, built, result, failures(result))
+
+
+def _summary(spec: DatasetSpec, window: list[str], built: list[str], result, problems: list[str]) -> dict[str, Any]:
+    model = materialization_metadata(result, asset_key(spec.name, Stage.MODEL)) if result else {}
+    bento = materialization_metadata(result, asset_key(spec.name, Stage.BENTO)) if result else {}
+    return {
+        "ok": not problems,
+        "dataset": spec.name,
+        "features_built": built,
+        "training_partitions": model.get("training_partitions", window),
+        "training_rows_per_partition": model.get("training_rows_per_partition"),
+        "registered_model": spec.registered_model_name,
+        "version": model.get("version"),
+        "champion": model.get("champion"),
+        "primary_metric": spec.training.primary_metric,
+        "metrics": model.get("metrics"),
+        "rows_train": model.get("rows_train"),
+        "rows_validation": model.get("rows_validation"),
+        "mlflow_run": model.get("mlflow_run"),
+        "bento": bento.get("bento"),
+        "checks": check_results(result) if result else {},
+        "problems": problems,
+        "dagster_run_id": result.run_id if result else None,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    name = summary["dataset"]
+    lines = [f"{name}: " + (f"model {summary['registered_model']} v{summary['version']}" if summary["version"]
+                            else "no model trained")]
+    if summary["features_built"]:
+        lines.append(f"  features    built first for {', '.join(summary['features_built'])}")
+    partitions = summary["training_partitions"] or []
+    rows = summary["training_rows_per_partition"] or {}
+    shown = ", ".join(f"{p} ({rows[p]} rows)" if p in rows else p for p in partitions[-6:])
+    lines.append(f"  trained on  {len(partitions)} partition(s): {'..., ' if len(partitions) > 6 else ''}{shown}")
+    if summary["metrics"]:
+        primary = summary["primary_metric"]
+        metrics = sorted(summary["metrics"].items(), key=lambda kv: (kv[0] != primary, kv[0]))
+        lines.append("  metrics     " + ", ".join(f"{k}={v:.4f}" for k, v in metrics))
+        lines.append(f"  rows        train {summary['rows_train']}, validation {summary['rows_validation']}")
+    if summary["version"]:
+        lines.append("  champion    " + ("yes (alias `champion` moved to this version)" if summary["champion"]
+                                       else "no: it misses the quality bar (training.min_metrics); the champion is unchanged"))
+    if summary["mlflow_run"]:
+        lines.append(f"  mlflow      {summary['mlflow_run']}")
+    if summary["bento"]:
+        lines.append(f"  bento       {summary['bento']}")
+    for problem in summary["problems"]:
+        lines.append(f"  problem     {problem}")
+    if summary["ok"]:
+        lines.append(f"next: mlops-assets serve {name}   |   mlops-assets monitor {name} after the next ingest")
+    return "\n".join(lines)
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "train", help="train, register and package a dataset's model (the <dataset>_train job)",
+        description="Train on the newest window of ingested partitions, register the model in MLflow, move the "
+        "`champion` alias when it meets the spec's quality bar, and build its Bento. Exit 0 on success, 1 when "
+        "a step or check failed (e.g. the quality bar: the model is registered but not promoted), 2 when there "
+        "is nothing to train on.",
+    )
+    parser.add_argument("dataset")
+    parser.add_argument("--until", default=None, metavar="PARTITION",
+                        help="newest partition to train on (a day, or a file name); default: the newest ingested")
+    parser.add_argument("--no-build-features", dest="build_features", action="store_false",
+                        help="do not build missing or stale features first: fail, naming the partitions")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    return parser
+
+
+def run(args: argparse.Namespace, home: MlopsHome) -> int:
+    import json
+
+    from mlops_assets.cli.errors import dataset_spec, refuse
+    from mlops_assets.cli.runner import cli_runner
+
+    spec = dataset_spec(args.dataset)
+    runner = cli_runner(home)
+    try:
+        summary = train(runner, spec, until=args.until, build_features=args.build_features)
+    except NothingToTrain as exc:
+        refuse(str(exc), as_json=args.json, dataset=spec.name)
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    return 0 if summary["ok"] else 1
