@@ -10,6 +10,7 @@ Layout (created on demand)::
       mlflow/artifacts/             MLflow artifacts (models, training references)
       bentoml/                      BENTOML_HOME: model store and built Bentos
       reports/<dataset>/            Evidently drift reports (HTML)
+      locks/<dataset>.champion.lock  serializes every move of a dataset's `champion` alias (flock)
       dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
 
 Files shipped with the package (dataset specs' seed files) are read from `shipped_file()`.
@@ -59,6 +60,10 @@ class MlopsHome:
 
     def reports(self, dataset: str, *, create: bool = False) -> Path:
         return _maybe_create(self.root / "reports" / dataset, create)
+
+    def promotion_lock(self, dataset: str) -> Path:
+        """The lock file every writer of `dataset`'s champion alias holds (see training/promotion.py)."""
+        return self.root / "locks" / f"{dataset}.champion.lock"
 
     @staticmethod
     def shipped_file(dataset: str, name: str) -> Path:
