@@ -542,7 +542,7 @@ def log_and_register(
         # The winner goes last: its run stays open until its model is registered.
         for result in sorted(results, key=lambda r: r is winner):
             role = "baseline" if result.candidate.baseline else "candidate"
-            child = mlflow.start_run(nested=True, run_name=result.name,
+            child = mlflow.start_run(experiment_id=experiment_id, nested=True, run_name=result.name,
                                      tags={**base_tags, ROLE_TAG: role, WINNER_TAG: str(result is winner).lower()})
             result.run_id = child.info.run_id
             mlflow.log_params({"candidate": result.name, "estimator": result.candidate.kind,
