@@ -256,8 +256,11 @@ def read_training_data(
     if not partitions:
         raise LookupError(f"{spec.name}: the features table is empty; materialize {spec.name}/features first")
     placeholders = ", ".join("?" for _ in partitions)
+    # A fixed row order (partition, then insertion order = source line): parallel scans may return rows in
+    # any order, and the split, the bootstrap and early stopping all depend on it. Same data, same model.
     features = con.execute(
-        f"SELECT * FROM {table(spec, 'features')} WHERE _partition IN ({placeholders})", partitions
+        f"SELECT * FROM {table(spec, 'features')} WHERE _partition IN ({placeholders}) ORDER BY _partition, rowid",
+        partitions,
     ).df()
     cleaned_cols = ", ".join(q(c) for c in spec.input_columns)
     # Sample inside a subquery: `USING SAMPLE` on the outer query samples the whole table before filtering.
@@ -507,12 +510,12 @@ def log_and_register(
 ) -> Logged:
     """Parent run + one child per candidate; the winner's model registered and aliased `challenger`.
 
-    Any failure ends the
-    runs FAILED, removes a version registered on the way and raises MlflowLoggingError: no alias has
-    moved, so the champion is untouched.
+    Any failure ends the runs FAILED, removes a version registered on the way and raises
+    MlflowLoggingError: no alias has moved, so the champion is untouched.
     """
     import mlflow
     import mlflow.sklearn
+    from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
     from sklearn.pipeline import Pipeline
 
@@ -530,11 +533,11 @@ def log_and_register(
     base_tags = {"dataset": spec.name, **tags, **lineage_tags(data.lineage)}
     lineage = dict(data.lineage)
 
-    tracking.setup()
-    experiment_id = tracking.experiment_id(spec.name)
     version: str | None = None
     parent_id = winner_id = None
     try:
+        client = tracking.client()
+        experiment_id = tracking.experiment_id(spec.name)
         parent = mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-train",
                                   tags={**base_tags, ROLE_TAG: "parent"})
         parent_id = parent.info.run_id
@@ -545,13 +548,18 @@ def log_and_register(
             child = mlflow.start_run(experiment_id=experiment_id, nested=True, run_name=result.name,
                                      tags={**base_tags, ROLE_TAG: role, WINNER_TAG: str(result is winner).lower()})
             result.run_id = child.info.run_id
-            mlflow.log_params({"candidate": result.name, "estimator": result.candidate.kind,
-                               "estimator_class": type(result.estimator).__name__,
-                               **{f"param.{k}": v for k, v in result.params.items()}})
-            mlflow.log_metrics({**_finite(result.metrics), "fit_seconds": result.fit_seconds,
-                                "predict_seconds": result.predict_seconds})
-            if result.warnings:
-                mlflow.set_tag("mlops.warnings", "\n".join(result.warnings)[:8000])
+            params = {"candidate": result.name, "estimator": result.candidate.kind,
+                      "estimator_class": type(result.estimator).__name__,
+                      **{f"param.{k}": v for k, v in result.params.items()}}
+            metrics = {**_finite(result.metrics), "fit_seconds": result.fit_seconds,
+                       "predict_seconds": result.predict_seconds}
+            now = int(time.time() * 1000)
+            client.log_batch(  # one round trip per candidate
+                result.run_id,
+                metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                params=[Param(k, str(v)) for k, v in params.items()],
+                tags=[RunTag("mlops.warnings", "\n".join(result.warnings)[:8000])] if result.warnings else [],
+            )
             if result is not winner:
                 mlflow.end_run()
                 continue
@@ -589,7 +597,7 @@ def log_and_register(
         plots = log_plots(spec, results, winner, parts.valid[spec.target], importances)
         log_lineage(lineage)
         mlflow.set_tags({WINNER_TAG: winner.name, "mlops.winner_reason": why[:8000], "mlops.model_version": version})
-        tracking.client().set_registered_model_alias(spec.registered_model_name, CHALLENGER_ALIAS, version)
+        client.set_registered_model_alias(spec.registered_model_name, CHALLENGER_ALIAS, version)
         mlflow.end_run()
     except Exception as exc:
         _end_runs_failed()
