@@ -113,6 +113,7 @@ class MlopsHome:
         os.environ.setdefault("BENTOML_HOME", str(self.bentoml_home))
         os.environ.setdefault("MLFLOW_TRACKING_URI", self.tracking_uri)
         os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow 3 sends usage data unless told not to
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
