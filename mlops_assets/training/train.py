@@ -350,6 +350,11 @@ def evaluate_scores(spec: DatasetSpec, y: pd.Series, scores: np.ndarray) -> dict
     }
 
 
+def evaluate(spec: DatasetSpec, model, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """A fitted model's metrics on labeled rows (what monitoring uses to score the champion on new data)."""
+    return evaluate_scores(spec, y, predict_scores(spec, model, X))
+
+
 def best_f1_threshold(y, proba: np.ndarray) -> float:
     """The probability cut-off with the best F1 on validation data: at a 1-2% positive rate, 0.5 flags nothing."""
     from sklearn.metrics import precision_recall_curve
