@@ -121,10 +121,11 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         context.log.info(f"{spec.name}: {trained.why}; registered v{trained.version} as challenger")
 
         started = time.perf_counter()
+        scorer = champion_scorer(tracking, spec, trained.valid_X, trained.valid_y)
         try:
             decision = promote_if_better(
                 tracking, spec, challenger_version=trained.version, challenger_metrics=trained.metrics,
-                rows=trained.rows_validation, scorer=champion_scorer(tracking, spec, trained.valid_X, trained.valid_y),
+                rows=trained.rows_validation, scorer=scorer,
                 lock_path=home.paths.promotion_lock(spec.name), margin=config.promotion_margin,
                 floor_failures=trained.quality_failures, record_on_runs=[trained.parent_run_id, trained.run_id],
             )
@@ -133,7 +134,9 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         except Exception as exc:
             raise fail(f"{spec.name}: promoting challenger v{trained.version} failed ({type(exc).__name__}: {exc}); "
                        "the champion alias was not moved; re-materialize or `mlops-assets promote`") from exc
-        trained.timings["promotion"] = time.perf_counter() - started
+        # Predicting with the champion is evaluation; loading it, the lock and the alias are the registry's cost.
+        trained.timings["evaluating"] += scorer.seconds["scoring"]
+        trained.timings["promotion"] = time.perf_counter() - started - scorer.seconds["scoring"]
         context.log.info(decision.summary())
 
         plots = {f"plot_{p.split('/')[-1].removesuffix('.png')}": dg.MetadataValue.url(
@@ -170,6 +173,8 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "code_version": trained.lineage["code_version"],
                 "spec_hash": trained.lineage["spec_hash"],
                 "timings": dg.MetadataValue.json({k: round(v, 3) for k, v in trained.timings.items()}),
+                "mlflow_logging_detail": dg.MetadataValue.json(
+                    {k: round(v, 3) for k, v in trained.logging_detail.items()}),
                 "seconds": round(trained.seconds, 2),
             },
             check_results=[

@@ -23,6 +23,14 @@ FEATURE_IMPORTANCE = "plots/feature_importance.png"
 _MAX_POINTS = 5000
 
 
+def _thin(*arrays: np.ndarray, points: int = 2000) -> tuple[np.ndarray, ...]:
+    """At most `points` evenly spaced entries (ends kept): a curve of 200k points draws slowly and looks the same."""
+    if len(arrays[0]) <= points:
+        return arrays
+    keep = np.unique(np.linspace(0, len(arrays[0]) - 1, points).round().astype(int))
+    return tuple(a[keep] for a in arrays)
+
+
 def _figure(width: float = 6.4, height: float = 4.8):
     from matplotlib.figure import Figure
 
@@ -36,6 +44,7 @@ def pr_curves(spec: DatasetSpec, results: list[CandidateResult], winner: Candida
     ax = fig.add_subplot()
     for result in results:
         precision, recall, _ = precision_recall_curve(np.asarray(y).astype(int), result.scores)
+        precision, recall = _thin(precision, recall)
         label = f"{result.name} (AP {result.metrics.get('average_precision', float('nan')):.3f})"
         ax.step(recall, precision, where="post", label=label + (" - winner" if result is winner else ""),
                 linewidth=2.2 if result is winner else 1.2, linestyle="--" if result.candidate.baseline else "-")

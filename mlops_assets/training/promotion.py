@@ -103,32 +103,45 @@ def promotion_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterato
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def champion_scorer(tracking: MlflowTracking, spec: DatasetSpec, X: pd.DataFrame, y: pd.Series
-                    ) -> Callable[[object], dict[str, float]]:
+class ChampionScorer:
     """Scores a registered version on rows of the features table (`X`, `y`), as the challenger was scored.
 
     The registered pipeline is [feature transformer, estimator] and the transformer is stateless
     (`training.features`), so the estimator step on feature rows predicts exactly what the whole
-    pipeline predicts on the cleaned rows they came from.
+    pipeline predicts on the cleaned rows they came from. Keeps the seconds spent loading models from
+    the registry apart from those spent predicting (the latter is evaluation, not registry overhead).
     """
-    from mlops_assets.training.train import evaluate_scores, predict_scores
 
-    def score(version) -> dict[str, float]:
+    def __init__(self, tracking: MlflowTracking, spec: DatasetSpec, X: pd.DataFrame, y: pd.Series) -> None:
+        self.tracking, self.spec, self.X, self.y = tracking, spec, X, y
+        self.seconds = {"loading": 0.0, "scoring": 0.0}
+
+    def __call__(self, version) -> dict[str, float]:
+        from mlops_assets.training.train import evaluate_scores, predict_scores
+
+        started = time.perf_counter()
         try:
-            pipeline = load_champion_pipeline(tracking, spec, version)
+            pipeline = load_champion_pipeline(self.tracking, self.spec, version)
         except Exception as exc:  # any load failure means "cannot compare", said with its cause
             raise NotComparable(f"champion v{version.version} cannot be loaded ({type(exc).__name__}: {exc})") from exc
+        finally:
+            self.seconds["loading"] += time.perf_counter() - started
         estimator = getattr(pipeline, "named_steps", {}).get("estimator")
         if estimator is None:
             raise NotComparable(f"champion v{version.version} is not a [features, estimator] pipeline")
-        needed = list(getattr(estimator, "feature_names_in_", X.columns))
-        missing = sorted(set(needed) - set(X.columns))
+        needed = list(getattr(estimator, "feature_names_in_", self.X.columns))
+        missing = sorted(set(needed) - set(self.X.columns))
         if missing:
             raise NotComparable(f"champion v{version.version} uses features {missing} that the current "
                                 "features table does not have (the spec changed)")
-        return evaluate_scores(spec, y, predict_scores(spec, estimator, X[needed]))
+        started = time.perf_counter()
+        metrics = evaluate_scores(self.spec, self.y, predict_scores(self.spec, estimator, self.X[needed]))
+        self.seconds["scoring"] += time.perf_counter() - started
+        return metrics
 
-    return score
+
+def champion_scorer(tracking: MlflowTracking, spec: DatasetSpec, X: pd.DataFrame, y: pd.Series) -> ChampionScorer:
+    return ChampionScorer(tracking, spec, X, y)
 
 
 def compare(spec: DatasetSpec, challenger_score: float, champion_score: float | None, has_champion: bool,

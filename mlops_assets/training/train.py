@@ -105,6 +105,19 @@ class CandidateResult:
         return self.candidate.name
 
 
+class _Laps:
+    """Seconds per named section of a sequence of steps (where MLflow logging time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+
 @dataclass
 class Logged:
     """Where a training run landed in MLflow."""
@@ -115,6 +128,7 @@ class Logged:
     version: str
     plots: list[str]
     lineage: dict[str, Any]
+    laps: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -138,6 +152,7 @@ class TrainedModel:
     plots: list[str]
     lineage: dict[str, Any]
     timings: dict[str, float]
+    logging_detail: dict[str, float]
     valid_X: pd.DataFrame
     valid_y: pd.Series
     params: dict[str, object] = field(default_factory=dict)
@@ -526,6 +541,7 @@ def log_and_register(
 
     from mlops_assets.training.plots import log_plots
 
+    laps = _Laps()
     metric = spec.training.primary_metric
     transformer = fitted_feature_transformer(spec, data.reference)
     pipeline = Pipeline([("features", transformer), ("estimator", winner.estimator)])
@@ -535,6 +551,7 @@ def log_and_register(
         signature = infer_signature(example, pipeline.predict(example))
     requirements = [f"{p}=={importlib.metadata.version(p)}" for p in _RUNTIME_PACKAGES]
     trusted = _trusted_types(pipeline)
+    laps.lap("model_preparation")
     base_tags = {"dataset": spec.name, **tags, **lineage_tags(data.lineage)}
     lineage = dict(data.lineage)
 
@@ -569,10 +586,12 @@ def log_and_register(
                 mlflow.end_run()
                 continue
             winner_id = child.info.run_id
+            laps.lap("runs")
             info = mlflow.sklearn.log_model(
                 pipeline, name="model", signature=signature, input_example=example,
                 pip_requirements=requirements, skops_trusted_types=trusted,
             )
+            laps.lap("model_artifact")
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
                 data.reference.to_parquet(path, index=False)
@@ -596,14 +615,18 @@ def log_and_register(
             })
             log_lineage(lineage)
             mlflow.end_run()
+            laps.lap("registration")
         mlflow.log_metrics({f"{r.name}.{k}": v for r in results for k, v in _finite(r.metrics).items()})
         mlflow.log_metrics({f"{r.name}.fit_seconds": r.fit_seconds for r in results})
         mlflow.log_dict(candidates_table(spec, results, winner), CANDIDATES_ARTIFACT)
+        laps.lap("runs")
         plots = log_plots(spec, results, winner, parts.valid[spec.target], importances)
+        laps.lap("plots")
         log_lineage(lineage)
         mlflow.set_tags({WINNER_TAG: winner.name, "mlops.winner_reason": why[:8000], "mlops.model_version": version})
         client.set_registered_model_alias(spec.registered_model_name, CHALLENGER_ALIAS, version)
         mlflow.end_run()
+        laps.lap("runs")
     except Exception as exc:
         _end_runs_failed()
         _delete_version_quietly(tracking, spec, version)
@@ -614,7 +637,8 @@ def log_and_register(
             f"({tracking.tracking_uri}) and the artifact root ({tracking.artifact_root}), then re-materialize "
             f"{spec.name}/model"
         ) from exc
-    return Logged(experiment_id, parent_id, winner_id, version, plots, lineage)
+    log.info("%s: MLflow logging seconds by part: %s", spec.name, {k: round(v, 3) for k, v in laps.seconds.items()})
+    return Logged(experiment_id, parent_id, winner_id, version, plots, lineage, laps.seconds)
 
 
 def candidates_table(spec: DatasetSpec, results: list[CandidateResult], winner: CandidateResult) -> list[dict]:
@@ -689,6 +713,7 @@ def train_and_register(
         plots=logged.plots,
         lineage=logged.lineage,
         timings=timings,
+        logging_detail=logged.laps,
         valid_X=parts.valid[data.feature_cols],
         valid_y=parts.valid[spec.target],
         params=run_params,
