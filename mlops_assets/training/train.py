@@ -26,6 +26,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -168,22 +169,37 @@ class TrainedModel:
 _LOGGING_MODULES = ("skops.io", "mlflow.sklearn", "mlflow.models", "matplotlib.figure", "sklearn.inspection")
 
 
-def _prefetch_logging_imports() -> None:
-    """Import what logging needs in a background thread while the candidates fit.
+@cache
+def _warm_up_logging() -> None:
+    """Pay the once-per-process costs of logging a model in a background thread while the candidates fit.
 
-    A Dagster run is a fresh process, so these imports are paid on every materialization; fitting
-    mostly runs in native code that releases the GIL, so they overlap instead of adding up. A
-    failed import here is ignored: the real import at logging time raises it with its context.
+    A Dagster run is a fresh process, so these costs come with every materialization: the imports
+    (~5 s), and MLflow's first `save_model`, which scans every installed distribution (~5 s in this
+    venv) to check the pinned requirements; MLflow has no public switch for that check, so a throwaway
+    save of a one-row dummy model to a temporary directory fills its cache. Fitting runs mostly in
+    native code that releases the GIL, so this overlaps instead of adding up. Failures are ignored
+    here: the real call at logging time raises them with their context.
     """
 
     def run() -> None:
-        for name in _LOGGING_MODULES:
-            try:
+        try:
+            for name in _LOGGING_MODULES:
                 importlib.import_module(name)
-            except ImportError:
-                return
+            import mlflow.sklearn
+            from sklearn.dummy import DummyClassifier
 
-    threading.Thread(target=run, name="prefetch-logging-imports", daemon=True).start()
+            with tempfile.TemporaryDirectory() as tmp:
+                mlflow.sklearn.save_model(DummyClassifier().fit([[0], [1]], [0, 1]), str(Path(tmp) / "m"),
+                                          pip_requirements=_requirements())
+        except Exception as exc:  # see the docstring
+            log.debug("warming up MLflow logging failed: %s", exc)
+
+    threading.Thread(target=run, name="warm-up-mlflow-logging", daemon=True).start()
+
+
+def _requirements() -> list[str]:
+    """Pinned runtime requirements of the registered model (passed explicitly: inferring them takes ~18 s)."""
+    return [f"{p}=={importlib.metadata.version(p)}" for p in _RUNTIME_PACKAGES]
 
 
 # ---------------------------------------------------------------- candidates
@@ -573,7 +589,7 @@ def log_and_register(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # integer inputs are required by the spec: no NaNs
         signature = infer_signature(example, pipeline.predict(example))
-    requirements = [f"{p}=={importlib.metadata.version(p)}" for p in _RUNTIME_PACKAGES]
+    requirements = _requirements()
     trusted = _trusted_types(pipeline)
     laps.lap("model_preparation")
     base_tags = {"dataset": spec.name, **tags, **lineage_tags(data.lineage)}
@@ -688,7 +704,7 @@ def train_and_register(
     Promotion to champion is a separate, compare-and-set step (`training.promotion`).
     """
     timings = {"reading": data.seconds, "fitting": 0.0, "evaluating": 0.0, "mlflow_logging": 0.0}
-    _prefetch_logging_imports()
+    _warm_up_logging()
     chosen = resolve_candidates(spec, candidates)
     transformer = fitted_feature_transformer(spec, data.reference)
     expected = list(transformer.get_feature_names_out())
