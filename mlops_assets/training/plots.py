@@ -106,21 +106,24 @@ def importance(spec: DatasetSpec, winner: CandidateResult, importances: dict[str
     return fig
 
 
-def log_plots(
+def render_plots(
     spec: DatasetSpec, results: list[CandidateResult], winner: CandidateResult, y: pd.Series,
     importances: dict[str, float],
-) -> list[str]:
-    """Log the run's plots to the active MLflow run; returns their artifact paths."""
-    import mlflow
+) -> dict[str, bytes]:
+    """The run's plots as PNG bytes keyed by artifact path (rendered off the main thread while it logs)."""
+    import io
 
     if spec.task == "classification":
-        figures = {PR_CURVE: pr_curves(spec, results, winner, y)}
+        figures = {PR_CURVE: lambda: pr_curves(spec, results, winner, y)}
     else:
-        figures = {RESIDUALS: residuals(spec, winner, y)}
+        figures = {RESIDUALS: lambda: residuals(spec, winner, y)}
     if spec.task == "classification" or pd.api.types.is_integer_dtype(y):
-        figures[CONFUSION_MATRIX] = confusion(spec, winner, y)
+        figures[CONFUSION_MATRIX] = lambda: confusion(spec, winner, y)
     if importances:
-        figures[FEATURE_IMPORTANCE] = importance(spec, winner, importances)
-    for path, fig in figures.items():
-        mlflow.log_figure(fig, path)
-    return sorted(figures)
+        figures[FEATURE_IMPORTANCE] = lambda: importance(spec, winner, importances)
+    rendered = {}
+    for path, make in figures.items():
+        buffer = io.BytesIO()
+        make().savefig(buffer, format="png")
+        rendered[path] = buffer.getvalue()
+    return rendered

@@ -573,13 +573,15 @@ def log_and_register(
     Any failure ends the runs FAILED, removes a version registered on the way and raises
     MlflowLoggingError: no alias has moved, so the champion is untouched.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     import mlflow
     import mlflow.sklearn
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
     from sklearn.pipeline import Pipeline
 
-    from mlops_assets.training.plots import log_plots
+    from mlops_assets.training.plots import render_plots
 
     laps = _Laps()
     metric = spec.training.primary_metric
@@ -597,6 +599,9 @@ def log_and_register(
 
     version: str | None = None
     parent_id = winner_id = None
+    # Plots render in a worker thread while this one waits on the tracking store and the artifact root.
+    painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plots")
+    rendering = painter.submit(render_plots, spec, results, winner, parts.valid[spec.target], importances)
     try:
         client = tracking.client()
         experiment_id = tracking.experiment_id(spec.name)
@@ -660,7 +665,18 @@ def log_and_register(
         mlflow.log_metrics({f"{r.name}.fit_seconds": r.fit_seconds for r in results})
         mlflow.log_dict(candidates_table(spec, results, winner), CANDIDATES_ARTIFACT)
         laps.lap("runs")
-        plots = log_plots(spec, results, winner, parts.valid[spec.target], importances)
+        try:
+            rendered = rendering.result()
+        except Exception as exc:  # a plot is a view of the run, not a reason to lose the model
+            log.warning("%s: plots not rendered (%s: %s); the run is logged without them",
+                        spec.name, type(exc).__name__, exc)
+            rendered = {}
+        if rendered:
+            with tempfile.TemporaryDirectory() as tmp:
+                for path, png in rendered.items():
+                    (Path(tmp) / Path(path).name).write_bytes(png)
+                mlflow.log_artifacts(tmp, artifact_path=str(Path(next(iter(rendered))).parent))
+        plots = sorted(rendered)
         laps.lap("plots")
         log_lineage(lineage)
         mlflow.set_tags({WINNER_TAG: winner.name, "mlops.winner_reason": why[:8000], "mlops.model_version": version})
@@ -670,6 +686,7 @@ def log_and_register(
     except Exception as exc:
         _end_runs_failed()
         _delete_version_quietly(tracking, spec, version)
+        painter.shutdown(wait=False, cancel_futures=True)
         where = f"MLflow run {parent_id}" if parent_id else "the MLflow parent run"
         raise MlflowLoggingError(
             f"{spec.name}: logging to MLflow failed ({type(exc).__name__}: {exc}); {where} is marked FAILED, "
@@ -677,6 +694,7 @@ def log_and_register(
             f"({tracking.tracking_uri}) and the artifact root ({tracking.artifact_root}), then re-materialize "
             f"{spec.name}/model"
         ) from exc
+    painter.shutdown()
     log.info("%s: MLflow logging seconds by part: %s", spec.name, {k: round(v, 3) for k, v in laps.seconds.items()})
     return Logged(experiment_id, parent_id, winner_id, version, plots, lineage, laps.seconds)
 
