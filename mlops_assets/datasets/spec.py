@@ -124,7 +124,7 @@ class TrainingSpec(_Strict):
     class_weight: Literal["balanced"] | None = Field(
         None, description="`balanced` reweights rare classes (fraud) for every candidate that accepts weights."
     )
-    window_partitions: int | None = Field(None, gt=0)
+    window_partitions: int | None = None
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     primary_metric: str
     min_metrics: dict[str, float] = Field(default_factory=dict)
