@@ -12,6 +12,7 @@ export MLOPS_HOME ?= $(CURDIR)/.mlops
 export DAGSTER_HOME ?= $(MLOPS_HOME)/dagster
 export BENTOML_HOME ?= $(MLOPS_HOME)/bentoml
 export BENTOML_DO_NOT_TRACK := True
+export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_TRACKING_URI ?= sqlite:///$(MLOPS_HOME)/mlflow/mlflow.db
 

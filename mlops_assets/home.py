@@ -10,6 +10,7 @@ Layout (created on demand)::
       mlflow/artifacts/             MLflow artifacts (models, training references)
       bentoml/                      BENTOML_HOME: model store and built Bentos
       reports/<dataset>/            Evidently drift reports (HTML)
+      locks/<dataset>.champion.lock  serializes every move of a dataset's `champion` alias (flock)
       dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
       specs/                        dataset specs written by `mlops-assets spec draft` (loaded like built-in ones)
 
@@ -84,6 +85,10 @@ class MlopsHome:
     def reports(self, dataset: str, *, create: bool = False) -> Path:
         return _maybe_create(self.root / "reports" / dataset, create)
 
+    def promotion_lock(self, dataset: str) -> Path:
+        """The lock file every writer of `dataset`'s champion alias holds (see training/promotion.py)."""
+        return self.root / "locks" / f"{dataset}.champion.lock"
+
     @staticmethod
     def shipped_file(dataset: str, name: str) -> Path:
         """A file shipped with the package for `dataset` (e.g. the UCI wine files)."""
@@ -140,6 +145,7 @@ class MlopsHome:
         os.environ.setdefault("BENTOML_HOME", str(self.bentoml_home))
         os.environ.setdefault("MLFLOW_TRACKING_URI", self.tracking_uri)
         os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow 3 sends usage data unless told not to
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the CLI prints its own summary
 

@@ -19,6 +19,10 @@ os.environ["DAGSTER_HOME"] = str(_SESSION_HOME / "dagster")
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'mlflow' / 'mlflow.db'}"
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+# One OpenMP thread per process: on a busy 2-core machine, HistGradientBoosting's OpenMP threads spin
+# against each other and a 1-second fit takes 15 (measured); test data is small, one thread is plenty.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 (_SESSION_HOME / "dagster").mkdir(parents=True, exist_ok=True)
 
 # Small but real: enough rows for a fraud model to learn and for drift to show.

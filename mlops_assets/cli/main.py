@@ -1,4 +1,4 @@
-"""`mlops-assets`: generate data, run the demo, ingest a file, report status, serve a model.
+"""`mlops-assets`: generate data, run the demo, ingest a file, report status, promote and trace models, serve one.
 
 Errors a user can fix (a bad file, a bad date, a failed check) print one line and exit non-zero;
 tracebacks are for bugs, not for bad input.
@@ -10,11 +10,11 @@ import argparse
 import logging
 import sys
 
-from mlops_assets.cli import demo, generate, ingest, monitor, serve, spec, status, train
+from mlops_assets.cli import demo, generate, ingest, lineage, monitor, promote, serve, spec, status, train
 from mlops_assets.cli.errors import UsageError
 from mlops_assets.home import MlopsHome
 
-VERBS = (generate, demo, spec, ingest, train, monitor, status, serve)
+VERBS = (generate, demo, spec, ingest, train, monitor, status, promote, lineage, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

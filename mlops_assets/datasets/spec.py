@@ -76,13 +76,91 @@ class PartitioningSpec(_Strict):
         return self
 
 
-class TrainingSpec(_Strict):
-    estimator: Literal["hist_gradient_boosting", "random_forest", "linear"] = "hist_gradient_boosting"
+EstimatorKind = Literal[
+    "hist_gradient_boosting", "random_forest", "logistic_regression", "ridge", "linear", "dummy"
+]
+# Which estimator kinds exist for which task (`linear` is the old name: logistic or ridge by task).
+ESTIMATORS_FOR_TASK = {
+    "classification": ("hist_gradient_boosting", "random_forest", "logistic_regression", "linear", "dummy"),
+    "regression": ("hist_gradient_boosting", "random_forest", "ridge", "linear", "dummy"),
+}
+# Validation metrics per task; the primary metric and `min_metrics` must name one of them.
+METRICS_FOR_TASK = {
+    "classification": ("average_precision", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"),
+    "regression": ("rmse", "mae", "r2"),
+}
+_ESTIMATOR_KINDS = frozenset(ESTIMATORS_FOR_TASK["classification"] + ESTIMATORS_FOR_TASK["regression"])
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss", "brier"})
+BASELINE = "dummy"
+DEFAULT_ESTIMATOR = "hist_gradient_boosting"
+
+
+class CandidateSpec(_Strict):
+    """One model to try: a scikit-learn estimator kind and its parameters, under a name unique in the spec."""
+
+    name: str
+    estimator: EstimatorKind | None = Field(None, description="Default: the name, when it is an estimator kind.")
     params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> CandidateSpec:
+        if not _NAME.match(self.name):
+            raise ValueError(f"candidate name {self.name!r} must be snake_case (a-z, 0-9, _)")
+        if self.estimator is None and self.name not in _ESTIMATOR_KINDS:
+            raise ValueError(f"candidate {self.name!r} needs `estimator` (one of {sorted(_ESTIMATOR_KINDS)})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return self.estimator or self.name
+
+
+class TrainingSpec(_Strict):
+    """How `<dataset>/model` trains: the candidates it compares, how it validates and when it promotes.
+
+    The old single-model form (`estimator:` + `params:`) still loads, as a one-candidate list.
+    """
+
+    candidates: tuple[CandidateSpec, ...] = (CandidateSpec(name=DEFAULT_ESTIMATOR),)
+    class_weight: Literal["balanced"] | None = Field(
+        None, description="`balanced` reweights rare classes (fraud) for every candidate that accepts weights."
+    )
     window_partitions: int | None = None
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     primary_metric: str
     min_metrics: dict[str, float] = Field(default_factory=dict)
+    promotion_margin: float = Field(
+        0.0, ge=0, description="How much better than the champion (in the primary metric) a challenger must be."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_estimator_form(cls, data):
+        if not isinstance(data, dict) or ("estimator" not in data and "params" not in data):
+            return data
+        data = dict(data)
+        if "candidates" in data:
+            raise ValueError("use either `candidates` or the old `estimator`/`params`, not both")
+        kind = data.pop("estimator", DEFAULT_ESTIMATOR)
+        data["candidates"] = [{"name": kind, "estimator": kind, "params": data.pop("params", {}) or {}}]
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingSpec:
+        if not self.candidates:
+            raise ValueError("`candidates` is empty: list at least one model to train")
+        names = [c.name for c in self.candidates]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate candidate names {dupes}")
+        return self
+
+    @property
+    def candidate_by_name(self) -> dict[str, CandidateSpec]:
+        return {c.name: c for c in self.candidates}
+
+    def higher_is_better(self, metric: str | None = None) -> bool:
+        return (metric or self.primary_metric) not in LOWER_IS_BETTER
 
 
 class DriftSpec(_Strict):
@@ -158,7 +236,25 @@ class DatasetSpec(_Strict):
                 raise ValueError(f"`{field}: {value}` is not one of the columns {names}")
         if not self.feature_columns:
             raise ValueError("no feature columns: mark at least one column with role feature")
+        self._check_training()
         return self
+
+    def _check_training(self) -> None:
+        """What a training spec means depends on the task: estimators and metrics must fit it."""
+        training, task = self.training, self.task
+        for candidate in training.candidates:
+            if candidate.kind not in ESTIMATORS_FOR_TASK[task]:
+                raise ValueError(f"training.candidates: {candidate.name!r} uses estimator {candidate.kind!r}, "
+                                 f"which does not do {task}; use one of {list(ESTIMATORS_FOR_TASK[task])}")
+        known = METRICS_FOR_TASK[task]
+        if training.primary_metric not in known:
+            raise ValueError(f"training.primary_metric {training.primary_metric!r} is not a {task} metric; "
+                             f"use one of {list(known)}")
+        unknown = sorted(set(training.min_metrics) - set(known))
+        if unknown:
+            raise ValueError(f"training.min_metrics {unknown} are not {task} metrics; use some of {list(known)}")
+        if training.class_weight and task != "classification":
+            raise ValueError("training.class_weight only applies to classification")
 
     @cached_property
     def column_by_name(self) -> dict[str, ColumnSpec]:

@@ -15,9 +15,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.datasets.spec import LOWER_IS_BETTER, DatasetSpec
 from mlops_assets.tables import q, table
-from mlops_assets.training.train import LOWER_IS_BETTER
 
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 23

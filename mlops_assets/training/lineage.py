@@ -24,6 +24,10 @@ from mlops_assets.tables import table
 LINEAGE_ARTIFACT = "lineage/lineage.json"
 CODE_VERSION_TAG = "mlops.code_version"
 SPEC_HASH_TAG = "mlops.spec_hash"
+PARTITIONS_TAG = "mlops.partitions"
+FILE_HASHES_TAG = "mlops.file_hashes"
+DATA_HASH_TAG = "mlops.training_data_hash"
+_MAX_TAG_CHARS = 8000  # MLflow refuses longer tag values
 
 
 @cache
@@ -70,6 +74,8 @@ def training_files(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions
 def build_lineage(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions: list[str], *, dagster_run_id: str | None = None
 ) -> dict[str, Any]:
+    """What trained a model, known before training starts; training adds the model's own fields
+    (model_version, mlflow_run_id, mlflow_parent_run_id, decision_threshold, winner, candidates, validation)."""
     return {
         "dataset": spec.name,
         "registered_model": spec.registered_model_name,
@@ -81,12 +87,36 @@ def build_lineage(
     }
 
 
+def training_data_hash(lineage: dict[str, Any]) -> str:
+    """One hash for "the exact files this model saw": equal hashes mean the same training data."""
+    parts = sorted(f"{p['partition']}={p['content_hash']}" for p in lineage["partitions"])
+    return "sha256:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def lineage_tags(lineage: dict[str, Any]) -> dict[str, str]:
+    """Searchable run tags: code version, spec hash, partitions and file hashes (summarised past MLflow's limit)."""
+    partitions = [p["partition"] for p in lineage["partitions"]]
+    listed = json.dumps(partitions)
+    if len(listed) > _MAX_TAG_CHARS:
+        listed = f"{partitions[0]}..{partitions[-1]} ({len(partitions)} partitions; all in {LINEAGE_ARTIFACT})"
+    hashes = json.dumps({p["partition"]: p["content_hash"] for p in lineage["partitions"]})
+    tags = {
+        CODE_VERSION_TAG: lineage["code_version"],
+        SPEC_HASH_TAG: lineage["spec_hash"],
+        PARTITIONS_TAG: listed,
+        DATA_HASH_TAG: training_data_hash(lineage),
+    }
+    if len(hashes) <= _MAX_TAG_CHARS:
+        tags[FILE_HASHES_TAG] = hashes
+    return tags
+
+
 def log_lineage(lineage: dict[str, Any]) -> None:
     """Attach `lineage` to the active MLflow run (artifact + searchable tags)."""
     import mlflow
 
     mlflow.log_dict(lineage, LINEAGE_ARTIFACT)
-    mlflow.set_tags({CODE_VERSION_TAG: lineage["code_version"], SPEC_HASH_TAG: lineage["spec_hash"]})
+    mlflow.set_tags(lineage_tags(lineage))
 
 
 def load_lineage(tracking: MlflowTracking, run_id: str) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The MLflow registry side of a model: which version is champion, and what it carries."""
+"""The MLflow registry side of a model: which version is champion or challenger, and what it carries.
+
+Aliases, not stages (deprecated in MLflow 3). Aliases are read from the registered model itself:
+`search_model_versions()` returns versions with empty `aliases` in MLflow 3.17.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,52 @@ from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.resources.tracking import MlflowTracking
 
 CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+
+
+def _missing(exc: Exception) -> bool:
+    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
+
+
+def aliases(tracking: MlflowTracking, spec: DatasetSpec) -> dict[str, str]:
+    """{alias: version} of the dataset's registered model ({} before the first registration)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        registered = tracking.client().get_registered_model(spec.registered_model_name)
+    except MlflowException as exc:
+        if _missing(exc):
+            return {}
+        raise
+    return {alias: str(version) for alias, version in registered.aliases.items()}
+
+
+def aliased_version(tracking: MlflowTracking, spec: DatasetSpec, alias: str):
+    """The ModelVersion `alias` points at, or None when the alias (or the model) does not exist yet.
+
+    Only "does not exist" means None: any other registry error propagates, so an unreachable store is
+    never mistaken for "no champion yet" (which would promote anything).
+    """
+    version = aliases(tracking, spec).get(alias)
+    return None if version is None else tracking.client().get_model_version(spec.registered_model_name, version)
 
 
 def champion(tracking: MlflowTracking, spec: DatasetSpec):
     """The champion ModelVersion, or None when no version has been promoted yet."""
+    return aliased_version(tracking, spec, CHAMPION_ALIAS)
+
+
+def model_version(tracking: MlflowTracking, spec: DatasetSpec, version: str):
+    """ModelVersion `version` of the dataset's registered model, or None when there is no such version."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return tracking.client().get_model_version_by_alias(spec.registered_model_name, CHAMPION_ALIAS)
-    except MlflowException:
-        return None
+        return tracking.client().get_model_version(spec.registered_model_name, str(version))
+    except MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
 
 
 def load_reference(tracking: MlflowTracking, run_id: str) -> pd.DataFrame:

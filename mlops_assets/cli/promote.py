@@ -1,0 +1,79 @@
+"""`mlops-assets promote D VERSION`: move D's `champion` alias to a registered version by hand (rollback).
+
+It goes through the same promotion lock as model runs, so a run deciding at the same moment
+re-decides against the version chosen here instead of overwriting it. The Bento is not rebuilt:
+materialize `D/bento` (or run `D_train`) to serve the new champion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+
+from mlops_assets.cli.errors import UsageError, dataset_spec
+from mlops_assets.home import MlopsHome
+
+_VERSION = re.compile(r"^(?:models:/)?(?:(?P<model>[^/@]+)/)?v?(?P<number>\d+)$")
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser("promote", help="move a dataset's champion alias to a registered model version (rollback)")
+    parser.add_argument("dataset")
+    parser.add_argument("version", help="a version of the dataset's registered model: 3, v3 or models:/<model>/3")
+    return parser
+
+
+def tracking_for(home: MlopsHome):
+    """The local profile's MLflow resource (the UI link follows MLOPS_MLFLOW_UI_URL like the assets)."""
+    from mlops_assets.resources import MlflowTracking
+
+    return MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root),
+                          ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL", "http://127.0.0.1:5000"))
+
+
+def resolve_version(spec, text: str, tracking):
+    """The ModelVersion `text` names among `spec`'s registered model, or a one-line UsageError."""
+    from mlops_assets.datasets.spec import load_specs
+    from mlops_assets.training.registry import model_version
+
+    match = _VERSION.match(text.strip())
+    if not match:
+        raise UsageError(f"{text!r} is not a model version; give a number (3), v3 or models:/<model>/3")
+    owner = match.group("model")
+    if owner is not None:
+        specs = load_specs()
+        owner = specs[owner].registered_model_name if owner in specs else owner
+        if owner != spec.registered_model_name:
+            raise UsageError(f"{text} is a version of {owner}, not of {spec.name} ({spec.registered_model_name})")
+    number = match.group("number")
+    version = model_version(tracking, spec, number)
+    if version is None:
+        known = sorted(int(v.version) for v in tracking.client().search_model_versions(
+            f"name = '{spec.registered_model_name}'"))
+        raise UsageError(f"{spec.name} has no model version {number} "
+                         f"(registered: {', '.join(map(str, known)) or 'none yet'})")
+    run = tracking.client().get_run(version.run_id) if version.run_id else None
+    trained_on = run.data.tags.get("dataset") if run else None
+    if trained_on != spec.name:
+        raise UsageError(f"version {number} of {spec.registered_model_name} was trained on dataset "
+                         f"{trained_on or 'unknown'}, not {spec.name}; refusing to serve it as {spec.name}'s champion")
+    return version
+
+
+def run(args: argparse.Namespace, home: MlopsHome) -> int:
+    from mlops_assets.training.promotion import promote_version
+
+    spec = dataset_spec(args.dataset)
+    tracking = tracking_for(home)
+    version = resolve_version(spec, args.version, tracking)
+    before, after = promote_version(tracking, spec, str(version.version), home.promotion_lock(spec.name))
+    metric = spec.training.primary_metric
+    value = tracking.client().get_run(version.run_id).data.metrics.get(metric)
+    shown = f"{metric} {value:.4f}" if value is not None else f"no {metric} logged"
+    if before == after:
+        print(f"{spec.name}: v{after} is already the champion ({shown})")
+    else:
+        print(f"{spec.name}: champion v{before or '-'} -> v{after} ({shown}); "
+              f"rebuild what serves it: materialize {spec.name}/bento (or run {spec.name}_train)")
+    return 0

@@ -1,0 +1,554 @@
+"""Training: candidates, champion vs challenger on the same rows, compare-and-set promotion, rollback, lineage.
+
+Every test has an MLOPS_HOME of its own (real DuckDB, real MLflow on SQLite). The toy data is designed
+so the right answer is known without the code under test: the label is an XOR of x1 and x2 on half
+the rows and `x1 > 0.5` on the other half, so trees find it all, a linear model only the second half,
+and the dummy nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from mlops_assets.datasets.factory import DatasetDefinitions, build_dataset
+from mlops_assets.datasets.spec import load_spec
+from mlops_assets.home import MlopsHome
+
+TOY_SPEC = """
+name: toy
+source: {kind: file_drop}
+partitioning: {kind: files}
+task: classification
+target: label
+columns:
+  - {name: x1, type: float, required: true}
+  - {name: x2, type: float, required: true}
+  - {name: x3, type: float, required: true}
+  - {name: label, type: boolean, role: target, required: true}
+training:
+  candidates:
+    - {name: logistic_regression}
+    - {name: hist_gradient_boosting, params: {max_iter: 60}}
+  primary_metric: average_precision
+  min_metrics: {roc_auc: 0.6}
+"""
+TOY_FILES = {"a.csv": 1, "b.csv": 2}  # file name -> seed
+TOY_ROWS = 600
+
+
+def toy_csv(seed: int, rows: int = TOY_ROWS, regression: bool = False) -> bytes:
+    rng = np.random.default_rng(seed)
+    x1, x2, x3 = rng.random((3, rows))
+    if regression:
+        y = 3 * x1 - 2 * x2 + rng.normal(0, 0.05, rows)
+        values = [f"{v:.5f}" for v in y]
+    else:
+        label = np.where(x3 < 0.5, (x1 > 0.5) ^ (x2 > 0.5), x1 > 0.5) ^ (rng.random(rows) < 0.03)
+        values = ["true" if v else "false" for v in label]
+    lines = ["x1,x2,x3,label"] + [f"{a:.5f},{b:.5f},{c:.5f},{v}" for a, b, c, v in zip(x1, x2, x3, values)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@dataclasses.dataclass
+class Toy:
+    spec_path: Path
+    dataset: DatasetDefinitions
+    home: MlopsHome
+    resources: dict
+    files: dict[str, bytes]
+
+    @property
+    def spec(self):
+        return self.dataset.spec
+
+    @property
+    def tracking(self):
+        return self.resources["tracking"]
+
+    def train(self, **config) -> dg.ExecuteInProcessResult:
+        model = next(a for a in self.dataset.assets if a.key.path[-1] == "model")
+        return dg.materialize([model], resources=self.resources, instance=dg.DagsterInstance.ephemeral(),
+                              raise_on_error=False,
+                              run_config={"ops": {f"{self.spec.name}__model": {"config": config}}})
+
+
+def ingest_files(dataset: DatasetDefinitions, home: MlopsHome, resources: dict, files: dict[str, bytes]) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ingest = [a for a in dataset.assets if a.key.path[-1] in ("raw", "cleaned", "features")]
+    for name, content in files.items():
+        (home.landing(dataset.spec.name, create=True) / name).write_bytes(content)
+        instance.add_dynamic_partitions(dataset.partitions_def.name, [name])
+        assert dg.materialize(ingest, resources=resources, partition_key=name, instance=instance).success
+
+
+@pytest.fixture(scope="module")
+def mlflow_template(tmp_path_factory) -> Path:
+    """An empty MLflow database with its schema migrated once: creating one costs seconds, copying it nothing."""
+    from mlflow import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture()
+def home(fresh_home, mlflow_template) -> MlopsHome:
+    """A fresh MLOPS_HOME whose MLflow store already exists (as it does after a first run, or in production)."""
+    shutil.copyfile(mlflow_template, fresh_home.mlflow_dir / "mlflow.db")
+    return fresh_home
+
+
+@pytest.fixture(scope="module")
+def toy_warehouse(tmp_path_factory) -> tuple[Path, Path, dict[str, bytes]]:
+    """The toy files ingested once (raw -> features); each test copies the warehouse into its own home."""
+    from mlops_assets.definitions import local_resources
+
+    root = tmp_path_factory.mktemp("toy")
+    spec_dir = root / "specs"
+    spec_dir.mkdir()
+    (spec_dir / "toy.yaml").write_text(TOY_SPEC)
+    home = MlopsHome(root / "home").ensure()
+    files = {name: toy_csv(seed) for name, seed in TOY_FILES.items()}
+    ingest_files(build_dataset(load_spec(spec_dir / "toy.yaml")), home, local_resources(home), files)
+    return spec_dir / "toy.yaml", home.warehouse, files
+
+
+@pytest.fixture()
+def toy(toy_warehouse, home, fresh_resources, monkeypatch) -> Toy:
+    spec_path, warehouse, files = toy_warehouse
+    shutil.copyfile(warehouse, home.warehouse)
+    monkeypatch.setenv("MLOPS_DATASET_SPECS", str(spec_path.parent))  # the CLI finds the toy dataset
+    monkeypatch.setenv("MLOPS_HOME", str(home.root))
+    return Toy(spec_path, build_dataset(load_spec(spec_path)), home, fresh_resources, files)
+
+
+def metadata(result: dg.ExecuteInProcessResult) -> dict:
+    events = result.get_asset_materialization_events()
+    assert events, "the model was not materialized: " + " | ".join(
+        str(e.step_failure_data.user_failure_data.description if e.step_failure_data.user_failure_data
+            else e.step_failure_data.error) for e in result.get_step_failure_events())
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+
+
+def check(result: dg.ExecuteInProcessResult, name: str):
+    return next(c for c in result.get_asset_check_evaluations() if c.check_name == name)
+
+
+def failure_description(result: dg.ExecuteInProcessResult) -> str:
+    data = result.get_step_failure_events()[0].step_failure_data
+    return data.user_failure_data.description if data.user_failure_data else str(data.error)
+
+
+def alias(tracking, spec, name: str = "champion") -> str | None:
+    """Read straight from the registry, not through the code under test."""
+    aliases = tracking.client().get_registered_model(spec.registered_model_name).aliases
+    return None if name not in aliases else str(aliases[name])
+
+
+def children(tracking, parent_run_id: str) -> list:
+    client = tracking.client()
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'")
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from mlops_assets.cli.main import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---------------------------------------------------------------- candidates and the winner
+
+
+def test_a_designed_run_picks_the_expected_winner_with_one_child_run_per_candidate(toy):
+    result = toy.train()
+    assert result.success, failure_description(result)
+    meta = metadata(result)
+    assert meta["winner"] == "hist_gradient_boosting"
+    assert meta["champion"] is True and alias(toy.tracking, toy.spec) == meta["version"]
+    assert alias(toy.tracking, toy.spec, "challenger") == meta["version"]
+    for name in ("hist_gradient_boosting", "logistic_regression", "dummy"):
+        assert name in meta["candidates"]
+    assert "baseline" in meta["candidates"] and "**winner**" in meta["candidates"]
+
+    client = toy.tracking.client()
+    parent = client.get_run(meta["mlflow_parent_run_id"])
+    runs = {r.data.params["candidate"]: r for r in children(toy.tracking, parent.info.run_id)}
+    assert set(runs) == {"hist_gradient_boosting", "logistic_regression", "dummy"}
+    for run in runs.values():
+        assert run.info.status == "FINISHED"
+        assert {"average_precision", "roc_auc", "fit_seconds"} <= set(run.data.metrics)
+        assert run.data.tags["dagster_run_id"] == result.run_id
+    scores = {name: run.data.metrics["average_precision"] for name, run in runs.items()}
+    assert scores["hist_gradient_boosting"] > scores["logistic_regression"] > scores["dummy"]
+    # the registered version is the winner's child run
+    version = client.get_model_version(toy.spec.registered_model_name, meta["version"])
+    assert version.run_id == runs["hist_gradient_boosting"].info.run_id == meta["mlflow_run_id"]
+    # lineage tags on the parent: Dagster run, asset key, code, spec, files by their own sha256
+    tags = parent.data.tags
+    assert tags["dagster_run_id"] == result.run_id and tags["mlops.asset_key"] == "toy/model"
+    assert tags["mlops.code_version"] and tags["mlops.spec_hash"].startswith("sha256:")
+    expected = {name: "sha256:" + hashlib.sha256(content).hexdigest() for name, content in toy.files.items()}
+    assert json.loads(tags["mlops.file_hashes"]) == expected
+    assert json.loads(tags["mlops.partitions"]) == list(toy.files)
+    # plots a person opens from the Dagster UI are real PNGs in the parent run
+    plots = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert plots == {"pr_curve.png", "confusion_matrix.png", "feature_importance.png"}
+    import mlflow.artifacts
+
+    png = Path(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="plots/pr_curve.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "get-artifact" in meta["plot_pr_curve"] and parent.info.run_id in meta["plot_pr_curve"]
+
+
+def test_data_without_a_clock_is_validated_on_a_stratified_holdout(toy):
+    meta = metadata(toy.train(candidates=["logistic_regression"]))
+    labels = [line.rsplit(",", 1)[1] for content in toy.files.values()
+              for line in content.decode().splitlines()[1:]]
+    overall = labels.count("true") / len(labels)
+    winner = toy.tracking.client().get_run(meta["mlflow_run_id"])
+    assert meta["rows_validation"] == round(len(labels) * 0.2)
+    assert "stratified" in meta["validation"]["split"]
+    # stratified: the validation positive rate is the overall rate up to one row
+    assert abs(winner.data.metrics["positive_rate"] - overall) <= 1 / meta["rows_validation"]
+
+
+REGRESSION_SPEC = """
+name: toyreg
+source: {kind: file_drop}
+partitioning: {kind: files}
+task: regression
+target: label
+columns:
+  - {name: x1, type: float, required: true}
+  - {name: x2, type: float, required: true}
+  - {name: x3, type: float, required: true}
+  - {name: label, type: float, role: target, required: true}
+training:
+  candidates:
+    - {name: random_forest, params: {n_estimators: 30}}
+    - {name: ridge, params: {alpha: 0.01}}
+  primary_metric: rmse
+  min_metrics: {r2: 0.5}
+"""
+
+
+def test_a_lower_is_better_metric_picks_the_lowest_and_logs_residuals(tmp_path, home, fresh_resources):
+    """y = 3 x1 - 2 x2 + small noise: the linear model wins on RMSE; trees only approximate the plane."""
+    (tmp_path / "toyreg.yaml").write_text(REGRESSION_SPEC)
+    toy = Toy(tmp_path / "toyreg.yaml", build_dataset(load_spec(tmp_path / "toyreg.yaml")), home,
+              fresh_resources, {"r.csv": toy_csv(5, 400, regression=True)})
+    ingest_files(toy.dataset, toy.home, toy.resources, toy.files)
+    result = toy.train()
+    assert result.success, failure_description(result)
+    meta = metadata(result)
+    assert meta["winner"] == "ridge"
+    assert meta["metric_rmse"] < 0.1  # the noise is 0.05
+    plots = {Path(a.path).name for a in toy.tracking.client().list_artifacts(meta["mlflow_parent_run_id"], "plots")}
+    assert "residuals.png" in plots and "feature_importance.png" in plots
+
+
+def test_fraud_validates_on_the_newest_rows_with_class_weights(home, fresh_resources, specs):
+    import datetime as dt
+
+    from mlops_assets.datasets.generator import generate_range
+
+    spec = specs["transactions"]
+    dataset = build_dataset(spec)
+    generate_range(home.landing(spec.name, create=True), dt.date(2026, 1, 1), 2, 1500, seed=spec.source.seed)
+    instance = dg.DagsterInstance.ephemeral()
+    ingest = [a for a in dataset.assets if a.key.path[-1] in ("raw", "cleaned", "features")]
+    for day in ("2026-01-01", "2026-01-02"):
+        assert dg.materialize(ingest, resources=fresh_resources, partition_key=day, instance=instance).success
+    model = next(a for a in dataset.assets if a.key.path[-1] == "model")
+    result = dg.materialize([model], resources=fresh_resources, instance=instance, raise_on_error=False)
+    meta = metadata(result)
+    with fresh_resources["warehouse"].connect(read_only=True) as con:
+        stamps = [r[0] for r in con.execute("SELECT timestamp FROM transactions.cleaned ORDER BY timestamp").fetchall()]
+    cut = int(len(stamps) * 0.8)
+    assert meta["rows_validation"] == len(stamps) - cut
+    assert meta["validation"]["from"] == str(stamps[cut]) and meta["validation"]["to"] == str(stamps[-1])
+    client = fresh_resources["tracking"].client()
+    runs = {r.data.params["candidate"]: r for r in children(fresh_resources["tracking"], meta["mlflow_parent_run_id"])}
+    assert set(runs) == {"hist_gradient_boosting", "random_forest", "logistic_regression", "dummy"}
+    for name in ("hist_gradient_boosting", "random_forest", "logistic_regression"):
+        assert runs[name].data.params["param.class_weight"] == "balanced"
+    # what the drift report and the Bento read from the registered version's run
+    version_run = client.get_run(meta["mlflow_run_id"])
+    assert 0 < version_run.data.metrics["decision_threshold"] < 1
+    assert {a.path for a in client.list_artifacts(meta["mlflow_run_id"])} >= {"reference", "lineage"}
+
+
+# ---------------------------------------------------------------- champion vs challenger
+
+
+def test_a_dummy_challenger_is_registered_rejected_and_the_champion_kept(toy):
+    first = metadata(toy.train())
+    result = toy.train(candidates=["dummy"])
+    assert not result.success  # the blocking checks stop what follows (the Bento)
+    meta = metadata(result)
+    assert meta["winner"] == "dummy" and meta["champion"] is False
+    assert alias(toy.tracking, toy.spec) == first["version"]
+    assert alias(toy.tracking, toy.spec, "challenger") == meta["version"] != first["version"]
+    verdict = check(result, "not_worse_than_champion")
+    assert not verdict.passed
+    assert f"v{first['version']}" in verdict.description and "rejected" in verdict.description
+    assert meta["champion_score"] == pytest.approx(first["metric_average_precision"])
+    assert meta["challenger_score"] < meta["champion_score"]
+    assert "Rejected" in meta["promotion"]
+    client = toy.tracking.client()
+    version = client.get_model_version(toy.spec.registered_model_name, meta["version"])
+    assert version.tags["mlops.promotion"] == "rejected"
+    assert float(version.tags["mlops.champion_score"]) == pytest.approx(meta["champion_score"], rel=1e-5)
+    assert client.get_run(meta["mlflow_parent_run_id"]).data.tags["mlops.promotion"] == "rejected"
+
+
+def test_a_margin_keeps_an_equal_challenger_out(toy):
+    first = metadata(toy.train(candidates=["logistic_regression"]))
+    held = toy.train(candidates=["logistic_regression"], promotion_margin=0.01)
+    meta = metadata(held)
+    assert meta["challenger_score"] == meta["champion_score"]  # same data, same seed: the same model
+    assert not held.success and meta["champion"] is False
+    assert alias(toy.tracking, toy.spec) == first["version"]
+
+
+@pytest.mark.parametrize(("challenger", "champion", "margin", "older", "promoted"), [
+    (0.80, 0.80, 0.0, False, True),    # at least as good
+    (0.80, 0.80, 0.0, True, False),    # a tie goes to the newer model
+    (0.81, 0.80, 0.0, True, True),     # an older but better model still wins
+    (0.80, 0.79, 0.02, False, False),  # better, but not by the margin
+    (0.79, 0.80, 0.0, False, False),
+])
+def test_the_comparison_rule(specs, challenger, champion, margin, older, promoted):
+    from mlops_assets.training.promotion import compare
+
+    assert compare(specs["transactions"], challenger, champion, True, margin, challenger_is_older=older)[0] is promoted
+    # rmse: lower is better, the same rule mirrored
+    assert compare(specs["wine_quality"], -challenger, -champion, True, margin, challenger_is_older=older)[0] is promoted
+
+
+def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
+    """Another run promotes a better model between our scoring and our write: we must lose, not overwrite it."""
+    from mlops_assets.training.promotion import champion_scorer, promote_if_better, promote_version
+    from mlops_assets.training.train import read_training_data, train_and_register
+
+    assert toy.train(candidates=["logistic_regression"]).success  # v1, champion
+    with toy.resources["warehouse"].connect(read_only=True) as con:
+        data = read_training_data(con, toy.spec)
+    strong = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
+    weak = train_and_register(data, toy.spec, toy.tracking, candidates=["logistic_regression"])
+    lock = toy.home.promotion_lock(toy.spec.name)
+    real = champion_scorer(toy.tracking, toy.spec, weak.valid_X, weak.valid_y)
+    calls = []
+
+    def scorer_racing_another_run(version):
+        calls.append(str(version.version))
+        if len(calls) == 1:  # the other run wins the race right after we scored v1
+            promote_version(toy.tracking, toy.spec, strong.version, lock, who="test")
+        return real(version)
+
+    decision = promote_if_better(toy.tracking, toy.spec, challenger_version=weak.version,
+                                 challenger_metrics=weak.metrics, rows=weak.rows_validation,
+                                 scorer=scorer_racing_another_run, lock_path=lock)
+    assert calls == ["1", strong.version]
+    assert decision.attempts == 2 and decision.champion_version == strong.version
+    assert not decision.promoted  # against v1 (same model kind) it would have been promoted
+    assert alias(toy.tracking, toy.spec) == strong.version
+
+
+def test_two_model_runs_started_together_end_with_the_better_model(toy, tmp_path):
+    assert toy.train(candidates=["logistic_regression"]).success  # a champion both runs compare with
+    go = tmp_path / "go"
+    workers = {}
+    for name in ("hist_gradient_boosting", "logistic_regression"):
+        ready = tmp_path / f"ready-{name}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlops_assets_tests.train_worker", str(toy.spec_path), str(toy.home.root),
+             json.dumps([name]), str(ready), str(go)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        workers[name] = (proc, ready)
+    for proc, ready in workers.values():
+        while not ready.exists():
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+    go.touch()
+    outcome = {}
+    for name, (proc, _) in workers.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        outcome[name] = json.loads(out.strip().splitlines()[-1])
+    strong, weak = outcome["hist_gradient_boosting"]["metadata"], outcome["logistic_regression"]["metadata"]
+    assert strong["champion"] is True
+    assert alias(toy.tracking, toy.spec) == strong["version"]
+    if weak["champion"]:  # the weak run decided first; the strong one then compared against it
+        assert strong["previous_champion_version"] == weak["version"]
+    else:  # the weak run decided second and lost against the strong one
+        assert weak["previous_champion_version"] == strong["version"]
+    client = toy.tracking.client()
+    experiment = client.get_experiment_by_name("mlops_assets/toy")
+    statuses = {r.info.status for r in client.search_runs([experiment.experiment_id])}
+    assert statuses == {"FINISHED"}
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_a_failure_inside_mlflow_logging_fails_the_run_and_leaves_the_champion(toy):
+    first = metadata(toy.train())
+    artifacts = toy.home.artifact_root / "toy"
+    aside = artifacts.with_name("toy.aside")
+    artifacts.rename(aside)
+    artifacts.write_text("not a directory: the artifact store is broken")
+    try:
+        result = toy.train(candidates=["logistic_regression"])
+    finally:
+        artifacts.unlink()
+        aside.rename(artifacts)
+    assert not result.success
+    message = failure_description(result)
+    assert "logging to MLflow failed" in message and "champion is unchanged" in message
+    assert "NotADirectoryError" in message or "FileExistsError" in message
+    assert alias(toy.tracking, toy.spec) == first["version"]
+    client = toy.tracking.client()
+    versions = client.search_model_versions(f"name = '{toy.spec.registered_model_name}'")
+    assert [v.version for v in versions] == [int(first["version"])]  # nothing half-registered
+    experiment = client.get_experiment_by_name("mlops_assets/toy")
+    runs = client.search_runs([experiment.experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs}
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    # the parent and the candidate whose model failed to log; candidates logged before it finished cleanly
+    assert sorted(r.data.tags.get("mlops.role") for r in failed) == ["candidate", "parent"]
+    assert {r.data.tags["dagster_run_id"] for r in failed} == {result.run_id}
+
+
+def test_an_unknown_estimator_parameter_names_the_spec_field(toy, tmp_path):
+    bad = tmp_path / "toy.yaml"
+    bad.write_text(TOY_SPEC.replace("params: {max_iter: 60}", "params: {max_iterations: 60}"))
+    broken = dataclasses.replace(toy, dataset=build_dataset(load_spec(bad)))
+    result = broken.train()
+    message = failure_description(result)
+    assert "training.candidates.hist_gradient_boosting.params" in message and "max_iterations" in message
+    assert str(bad) in message
+
+
+# ---------------------------------------------------------------- promote and lineage
+
+
+def test_promote_rolls_back_and_refuses_unknown_or_foreign_versions(toy, capsys):
+    weak = metadata(toy.train(candidates=["logistic_regression"]))
+    strong = metadata(toy.train())
+    assert alias(toy.tracking, toy.spec) == strong["version"]
+
+    code, out, _ = cli(capsys, "promote", "toy", weak["version"])
+    assert code == 0 and f"v{strong['version']} -> v{weak['version']}" in out
+    assert alias(toy.tracking, toy.spec) == weak["version"]
+    version = toy.tracking.client().get_model_version(toy.spec.registered_model_name, weak["version"])
+    assert version.tags["mlops.promotion"] == "manual"
+
+    for argument, reason in (("99", "has no model version 99"),
+                             ("models:/mlops_assets.wine_quality/1", "not of toy"),
+                             ("latest", "is not a model version")):
+        code, out, err = cli(capsys, "promote", "toy", argument)
+        assert code == 2 and reason in err and len(err.strip().splitlines()) == 1, err
+        assert alias(toy.tracking, toy.spec) == weak["version"]
+
+
+def test_promote_refuses_a_version_trained_on_another_dataset(toy, capsys):
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.dummy import DummyClassifier
+
+    toy.tracking.setup()
+    with mlflow.start_run(experiment_id=toy.tracking.experiment_id("toy"), tags={"dataset": "wine_quality"}):
+        info = mlflow.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name="model",
+                                        pip_requirements=["scikit-learn"])
+    foreign = mlflow.register_model(info.model_uri, toy.spec.registered_model_name)
+    code, _, err = cli(capsys, "promote", "toy", str(foreign.version))
+    assert code == 2 and "trained on dataset wine_quality" in err
+    assert alias(toy.tracking, toy.spec) is None
+
+
+def test_lineage_lists_the_files_and_hashes_that_trained_the_champion(toy, capsys):
+    result = toy.train()
+    meta = metadata(result)
+    code, out, _ = cli(capsys, "lineage", "toy", "--json")
+    assert code == 0
+    lineage = json.loads(out)
+    assert lineage["model_version"] == meta["version"] and "champion" in lineage["aliases"]
+    champion = toy.tracking.client().get_model_version(toy.spec.registered_model_name, alias(toy.tracking, toy.spec))
+    assert lineage["mlflow_run_id"] == champion.run_id
+    assert lineage["mlflow_parent_run_id"] == meta["mlflow_parent_run_id"]
+    assert lineage["dagster_run_id"] == result.run_id
+    assert lineage["code_version"] and lineage["spec_hash"].startswith("sha256:")
+    threshold = toy.tracking.client().get_run(champion.run_id).data.metrics["decision_threshold"]
+    assert lineage["decision_threshold"] == pytest.approx(threshold)
+    assert [(p["partition"], p["file"], p["content_hash"], p["rows_read"]) for p in lineage["partitions"]] == [
+        (name, name, "sha256:" + hashlib.sha256(content).hexdigest(), content.decode().count("\n") - 1)
+        for name, content in toy.files.items()
+    ]
+    code, text, _ = cli(capsys, "lineage", "toy")
+    assert code == 0
+    for name, content in toy.files.items():
+        assert name in text and hashlib.sha256(content).hexdigest() in text
+    assert result.run_id in text and champion.run_id in text and "decision threshold" in text
+    code, _, err = cli(capsys, "lineage", "toy", "--version", "42")
+    assert code == 2 and "no model version 42" in err
+
+
+# ---------------------------------------------------------------- specs
+
+
+def _spec(tmp_path, training: str) -> Path:
+    path = tmp_path / "t.yaml"
+    path.write_text(textwrap.dedent("""
+        name: t
+        source: {kind: file_drop}
+        partitioning: {kind: files}
+        task: classification
+        target: y
+        columns:
+          - {name: x, type: float}
+          - {name: y, type: boolean, role: target}
+    """) + f"training: {training}\n")
+    return path
+
+
+def test_old_single_estimator_specs_still_load_as_one_candidate(tmp_path):
+    spec = load_spec(_spec(tmp_path, "{estimator: random_forest, params: {n_estimators: 10}, primary_metric: roc_auc}"))
+    assert [(c.name, c.kind, c.params) for c in spec.training.candidates] == [
+        ("random_forest", "random_forest", {"n_estimators": 10})]
+    default = load_spec(_spec(tmp_path, "{primary_metric: roc_auc}"))
+    assert [c.kind for c in default.training.candidates] == ["hist_gradient_boosting"]
+
+
+@pytest.mark.parametrize(("training", "reason"), [
+    ("{candidates: [{name: ridge}], primary_metric: roc_auc}", "does not do classification"),
+    ("{primary_metric: rmse}", "not a classification metric"),
+    ("{primary_metric: roc_auc, min_metrics: {r2: 0.1}}", "not classification metrics"),
+    ("{candidates: [{name: a, estimator: dummy}, {name: a, estimator: dummy}], primary_metric: roc_auc}",
+     "duplicate candidate names"),
+    ("{candidates: [{name: fancy}], primary_metric: roc_auc}", "needs `estimator`"),
+    ("{estimator: linear, candidates: [{name: dummy}], primary_metric: roc_auc}", "not both"),
+    ("{primary_metric: roc_auc, promotion_margin: -0.1}", "promotion_margin"),
+])
+def test_a_bad_training_spec_names_the_file_and_the_problem(tmp_path, training, reason):
+    from mlops_assets.datasets.spec import SpecError
+
+    with pytest.raises(SpecError) as error:
+        load_spec(_spec(tmp_path, training))
+    assert "t.yaml" in str(error.value) and reason in str(error.value)
