@@ -49,6 +49,7 @@ CANDIDATES_ARTIFACT = "candidates.json"
 ASSET_KEY_TAG = "mlops.asset_key"
 ROLE_TAG = "mlops.role"
 WINNER_TAG = "mlops.winner"
+REFERENCE_SEED = 17
 # Rows used for permutation importances: enough to rank features, cheap at any data size.
 _IMPORTANCE_ROWS = 5000
 
@@ -376,12 +377,18 @@ def read_training_data(
         partitions,
     ).df()
     cleaned_cols = ", ".join(q(c) for c in spec.input_columns)
-    # Sample inside a subquery: `USING SAMPLE` on the outer query samples the whole table before filtering.
+    # The drift reference, stratified by partition: each partition of the window gives an equal share of
+    # the row budget (all its rows when it has fewer), in a seeded pseudo-random order. Rows are selected
+    # first and sampled second (`USING SAMPLE` on a filtered query would sample the whole table first).
+    per_partition = -(-spec.drift.sample_rows // len(partitions))
     reference = con.execute(
-        f"SELECT * FROM (SELECT {cleaned_cols} FROM {table(spec, 'cleaned')} WHERE _partition IN ({placeholders})) "
-        f"USING SAMPLE reservoir({spec.drift.sample_rows} ROWS) REPEATABLE (17)",
+        f"""SELECT {cleaned_cols} FROM (
+                SELECT {cleaned_cols}, row_number() OVER (
+                    PARTITION BY _partition ORDER BY hash(_partition, _source_line, {REFERENCE_SEED})) AS _pick
+                FROM {table(spec, 'cleaned')} WHERE _partition IN ({placeholders}))
+            WHERE _pick <= {per_partition} ORDER BY _pick""",
         partitions,
-    ).df()
+    ).df().head(spec.drift.sample_rows)
     lineage = build_lineage(con, spec, partitions, dagster_run_id=dagster_run_id)
     return TrainingData(partitions, features, feature_names(spec, features.columns), reference, lineage,
                         time.perf_counter() - started)
