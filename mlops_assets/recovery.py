@@ -94,3 +94,43 @@ def reconcile_dead_runs(instance: dg.DagsterInstance) -> list[DeadRun]:
         instance.report_run_failed(run, message)
         log.warning("%s (%s): %s", ghost.run_id, ghost.job_name, message)
     return dead
+
+
+PID_TAG = "mlops.pid"
+HOST_TAG = "mlops.host"
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that writes an MLflow run, so a later run can tell when it died."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def end_dead_mlflow_runs(tracking, spec) -> list[str]:
+    """MLflow runs of `spec` left RUNNING by a process of this machine that died: ended as FAILED.
+
+    A model version registered by such a run, with no promotion decision, is tagged as abandoned, so
+    the registry never shows a version nobody decided on. Returns the run ids ended.
+    """
+    from mlops_assets.training.promotion import PROMOTION_TAG
+
+    client = tracking.client()
+    experiment = client.get_experiment_by_name(f"mlops_assets/{spec.name}")
+    if experiment is None:
+        return []
+    ended = []
+    for run in client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if process_alive(int(tags[PID_TAG]), started_before=run.info.start_time / 1000):
+            continue
+        client.set_tag(run.info.run_id, "mlops.ended_by", f"process {tags[PID_TAG]} died; ended by the next model run")
+        client.set_terminated(run.info.run_id, status="FAILED")
+        ended.append(run.info.run_id)
+    if ended:
+        for version in client.search_model_versions(f"name = '{spec.registered_model_name}'"):
+            if version.run_id in ended and PROMOTION_TAG not in (version.tags or {}):
+                client.set_model_version_tag(spec.registered_model_name, version.version, PROMOTION_TAG,
+                                             "abandoned: the training process died before deciding")
+        log.warning("%s: ended %d MLflow run(s) left RUNNING by a dead process", spec.name, len(ended))
+    return ended

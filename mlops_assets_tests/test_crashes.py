@@ -183,3 +183,32 @@ def test_cli_with_an_unusable_mlops_home_says_so_in_one_line(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert str(blocker) in result.stderr and "a file stands where a folder is expected" in result.stderr
+
+
+def test_kill_while_logging_the_model_then_rerun_ends_the_dead_runs_and_decides(runner, wine_champion):
+    """A training process killed after registering its version: runs end FAILED, the version is marked."""
+    from mlops_assets.recovery import reconcile_dead_runs
+    from mlops_assets.resources import MlflowTracking
+    from mlops_assets.training.promotion import PROMOTION_TAG
+    from mlops_assets.training.registry import champion
+
+    local = MlflowTracking(tracking_uri=runner.home.tracking_uri, artifact_root=str(runner.home.artifact_root))
+    before = champion(local, wine_champion).version
+    killed = _driver(runner.home, "--dataset", "wine_quality", "--job", "wine_quality_train",
+                     "--kill-in", "mlops_assets.training.train:log_lineage")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    client = local.client()
+    experiment = client.get_experiment_by_name("mlops_assets/wine_quality").experiment_id
+    running = client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'")
+    assert running  # the dead process left its runs open
+    reconcile_dead_runs(runner.instance)
+
+    rerun = _driver(runner.home, "--dataset", "wine_quality", "--job", "wine_quality_train")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert not client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'")
+    for run in running:
+        assert client.get_run(run.info.run_id).info.status == "FAILED"
+    versions = client.search_model_versions("name = 'mlops_assets.wine_quality'")
+    assert all(PROMOTION_TAG in v.tags for v in versions), [(v.version, v.tags) for v in versions]
+    assert not _started_runs(runner.instance)
+    assert int(champion(local, wine_champion).version) >= int(before)

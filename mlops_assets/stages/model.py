@@ -107,6 +107,10 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         def fail(message: str):
             return dg.Failure(description=message, allow_retries=False)
 
+        from mlops_assets.recovery import end_dead_mlflow_runs
+
+        for ended in end_dead_mlflow_runs(tracking, spec):
+            context.log.warning(f"{spec.name}: MLflow run {ended} was left RUNNING by a dead process; ended as FAILED")
         run_id = context.run.run_id
         try:
             # Read, then close: an open DuckDB connection would block ingestion for the whole fit.

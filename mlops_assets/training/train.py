@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.datasets.spec import BASELINE, ESTIMATORS_FOR_TASK, LOWER_IS_BETTER, DatasetSpec
+from mlops_assets.recovery import process_tags
 from mlops_assets.resources.tracking import MlflowTracking
 from mlops_assets.tables import partition_table, partitions_in_order, q, table, table_exists
 from mlops_assets.training.features import feature_names, fitted_feature_transformer
@@ -659,7 +660,8 @@ def log_and_register(
     requirements = _requirements()
     trusted = _trusted_types(pipeline)
     laps.lap("model_preparation")
-    base_tags = {"dataset": spec.name, **tags, **lineage_tags(data.lineage)}
+    # pid and host let the next model run end these runs as FAILED if this process dies (see recovery.py).
+    base_tags = {"dataset": spec.name, **tags, **lineage_tags(data.lineage), **process_tags()}
     lineage = dict(data.lineage)
 
     version: str | None = None
