@@ -236,20 +236,29 @@ def test_backfill_of_three_transactions_days_from_the_ui_completes_and_is_listed
         assert rows["rows_cleaned"] == TX_ROWS
 
 
-def test_model_page_shows_metrics_and_the_mlflow_link(ui):
+def test_model_page_shows_candidates_promotion_and_the_mlflow_link(ui):
     materialization = ui.latest_materialization(["wine_quality", "model"])
     assert materialization is not None, "run test_materialize_all_for_wine_by_clicking_completes first"
     link = next(e["url"] for e in materialization["metadataEntries"] if e["label"] == "mlflow_run")
     page = ui.page()
     page.goto(f"{ui.url}/assets/wine_quality/model")
-    page.get_by_text("mlflow_run").first.wait_for()
+    for label in ("candidates", "promotion", "mlflow_run"):
+        page.get_by_text(label, exact=True).first.wait_for()
     assert page.locator(f'a[href="{link}"]').count() >= 1
+    body = page.inner_text("body")
+    assert "dummy" in body  # the baseline is in the candidates table
     ui.shot(page, "model")
 
 
-def test_drift_report_page_shows_the_drift_share(ui):
-    assert ui.latest_materialization(["wine_quality", "drift_report"]) is not None
+def test_drift_report_page_shows_its_check_and_links_the_report(ui):
+    materialization = ui.latest_materialization(["wine_quality", "drift_report"])
+    assert materialization is not None
+    report = next(e["url"] for e in materialization["metadataEntries"] if e["label"] == "report_url")
     page = ui.page()
     page.goto(f"{ui.url}/assets/wine_quality/drift_report")
     page.get_by_text("drift_share").first.wait_for()
+    assert page.locator(f'a[href="{report}"]').count() >= 1
     ui.shot(page, "drift-report")
+    page.goto(f"{ui.url}/assets/wine_quality/drift_report?view=checks")
+    page.get_by_text("drift_within_limits").first.wait_for()
+    ui.shot(page, "drift-report-checks")
