@@ -179,7 +179,7 @@ def test_materialize_all_for_wine_by_clicking_completes(ui):
     page.goto(f"{ui.url}/locations/mlops_assets/asset-groups/wine_quality")
     page.get_by_role("button", name="Materialize all").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Launch runs to materialize 6 assets").wait_for()
+    dialog.get_by_text(re.compile(r"Launch runs to materialize \d+ assets")).wait_for()
     # The red file lands as a partition through the landing sensor: wait until the dialog can select it.
     deadline = time.monotonic() + 240
     while "1 partition" not in dialog.inner_text():

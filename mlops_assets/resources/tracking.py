@@ -27,6 +27,12 @@ class MlflowTracking(dg.ConfigurableResource):
         """Link to a run in the MLflow UI (shown on the asset's metadata)."""
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
+    def has_store(self) -> bool:
+        """False while a local SQLite store does not exist yet: nothing has been tracked, so there is no
+        champion, and a reader must not create the store (concurrent creations race in MLflow's migrations)."""
+        prefix = "sqlite:///"
+        return not self.tracking_uri.startswith(prefix) or Path(self.tracking_uri[len(prefix):]).exists()
+
     def setup(self) -> None:
         """Point the mlflow module at our store (it keeps the URI in process-global state)."""
         import mlflow

@@ -47,6 +47,8 @@ def aliased_version(tracking: MlflowTracking, spec: DatasetSpec, alias: str):
 
 def champion(tracking: MlflowTracking, spec: DatasetSpec):
     """The champion ModelVersion, or None when no version has been promoted yet."""
+    if not tracking.has_store():
+        return None
     return aliased_version(tracking, spec, CHAMPION_ALIAS)
 
 
