@@ -10,6 +10,8 @@ Layout (created on demand)::
       mlflow/artifacts/             MLflow artifacts (models, training references)
       bentoml/                      BENTOML_HOME: model store and built Bentos
       reports/<dataset>/            Evidently drift reports (HTML)
+      predictions/<dataset>/        the served predictions: append-only Arrow files, one per worker per hour
+      feedback/<dataset>/           delayed ground truth posted to the service's /feedback, same format
       dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
 
 Files shipped with the package (dataset specs' seed files) are read from `shipped_file()`.
@@ -59,6 +61,23 @@ class MlopsHome:
 
     def reports(self, dataset: str, *, create: bool = False) -> Path:
         return _maybe_create(self.root / "reports" / dataset, create)
+
+    def predictions(self, dataset: str, *, create: bool = False) -> Path:
+        """The prediction log the Bento of `dataset` appends to (read by `<dataset>/prediction_log`)."""
+        return _maybe_create(self.root / "predictions" / dataset, create)
+
+    def feedback(self, dataset: str, *, create: bool = False) -> Path:
+        """Labels posted to the Bento's `/feedback` for predictions it made."""
+        return _maybe_create(self.root / "feedback" / dataset, create)
+
+    def serving_layout(self, dataset: str) -> dict[str, str]:
+        """Where a Bento of `dataset` writes, relative to the home, so the service (which does not import
+        this package) follows this layout: it is recorded in the Bento at packaging."""
+        return {
+            "bentoml_home": self.bentoml_home.relative_to(self.root).as_posix(),
+            "predictions": self.predictions(dataset).relative_to(self.root).as_posix(),
+            "feedback": self.feedback(dataset).relative_to(self.root).as_posix(),
+        }
 
     @staticmethod
     def shipped_file(dataset: str, name: str) -> Path:

@@ -1,6 +1,6 @@
 """The stages of every dataset's asset chain, one module each; names and asset keys are defined here only.
 
-    raw -> cleaned -> features -> model -> drift_report
+    raw -> cleaned -> features -> model -> drift_report <- prediction_log <- (the served Bento)
                                        \\-> bento
 """
 
@@ -17,6 +17,7 @@ class Stage(StrEnum):
     MODEL = "model"
     DRIFT_REPORT = "drift_report"
     BENTO = "bento"
+    PREDICTION_LOG = "prediction_log"
 
 
 INGEST_STAGES = (Stage.RAW, Stage.CLEANED, Stage.FEATURES)
