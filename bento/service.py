@@ -703,7 +703,7 @@ class Predictor:
         request_id: RequestId,
         label: Label,
         ctx: bentoml.Context,
-        row: Annotated[int, Field(ge=0, lt=MAX_BATCH_ROWS, description="record position in that request")] = 0,
+        row: Annotated[int, Field(ge=0, le=MAX_BATCH_ROWS - 1, description="record position in that request")] = 0,
     ) -> FeedbackReceipt:
         """Delayed ground truth for a served prediction; joined to the prediction log by monitoring."""
         stamp = time.time_ns() // 1000
