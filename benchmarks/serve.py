@@ -70,9 +70,11 @@ def baseline_app(model_tag: str):
     class Body(BaseModel):
         records: list[dict]
 
-    def score(body: Body) -> dict:
+    def score(body):
         probabilities = pipeline.predict_proba(pd.DataFrame.from_records(body.records, columns=features))[:, 1]
         return {"predictions": (probabilities >= threshold).tolist(), "probabilities": probabilities.round(6).tolist()}
+
+    score.__annotations__ = {"body": Body}  # a local class: FastAPI cannot resolve it from a string annotation
 
     app.post("/predict")(score)
     app.post("/predict_batch")(score)
@@ -252,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--batch-rows", type=int, default=5000)
     parser.add_argument("--load", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--model-threads", type=int, default=1,
+                        help="native (OpenMP) threads per model call, the same for all three contenders")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--baseline-app", help=argparse.SUPPRESS)  # internal: run the FastAPI baseline
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -260,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_app:
         import uvicorn
 
-        uvicorn.run(baseline_app(args.baseline_app), host="127.0.0.1", port=args.port, workers=1, log_level="warning")
+        uvicorn.run(baseline_app(args.baseline_app), host="127.0.0.1", port=args.port, workers=1)
         return 0
 
     from mlops_assets.datasets.spec import load_specs
@@ -289,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = Path(sys.executable).parent
     ours_port, base_port = free_port(), free_port()
     env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home), "MLOPS_HOME": str(work / "served"),
-           "BENTOML_DO_NOT_TRACK": "True"}
+           "BENTOML_DO_NOT_TRACK": "True", "MLOPS_MODEL_THREADS": str(args.model_threads),
+           "OMP_NUM_THREADS": str(args.model_threads)}
     load = run_wrk if args.load == "wrk" else run_python
-    print(f"{bento_tag} (model {model_tag}) vs FastAPI + uvicorn; load: {args.load}; "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{bento_tag} (model {model_tag}) vs FastAPI + uvicorn, one worker each, {args.model_threads} model "
+          f"thread(s); load: {args.load}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
     results: list[dict] = []
     ours = server([str(bin_dir / "bentoml"), "serve", bento_tag, "--host", "127.0.0.1", "--port", str(ours_port)],
                   env, f"http://127.0.0.1:{ours_port}/readyz", work / "ours.log")
@@ -312,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  /{endpoint:<13} c={concurrency:<3} {name:<15} {per_second:8.0f} req/s "
                           f"{per_second * rows[endpoint]:10.0f} rows/s  p50 {r['p50_ms']:7.1f} ms  "
                           f"p99 {r['p99_ms']:7.1f} ms  non-2xx {r['non_2xx'] + r['socket_errors']}", flush=True)
-    floor_results = floor(model_tag, one, batch, args.seconds)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=args.model_threads):
+        floor_results = floor(model_tag, one, batch, args.seconds)
     for endpoint, r in floor_results.items():
         results.append({"endpoint": endpoint, "rows": rows[endpoint], "concurrency": 1,
                         "server": "in-process predict_proba (floor)", **r})

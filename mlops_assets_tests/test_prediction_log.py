@@ -104,3 +104,15 @@ def test_feedback_joins_its_prediction_and_the_latest_label_wins():
                            "label": [5.0, 6.0, 1.0]})
     joined = labeled_predictions(served, labels)
     assert joined[["request_id", "row", "prediction", "label"]].values.tolist() == [["a", 1, 2.0, 6.0]]
+
+
+def test_model_calls_run_with_native_threads_capped():
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_info
+
+    svc = _service()
+    executor = svc.model_thread("model", 1)
+    pools = executor.submit(threadpool_info).result()
+    executor.shutdown()
+    openmp = [p for p in pools if p["user_api"] == "openmp"]
+    assert openmp and all(p["num_threads"] == 1 for p in openmp)

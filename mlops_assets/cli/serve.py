@@ -1,4 +1,8 @@
-"""`mlops-assets serve D [--port P]`: `bentoml serve` the Bento of D's champion, with the right store."""
+"""`mlops-assets serve D [--port P] [--workers N]`: `bentoml serve` the Bento of D's champion, with the right store.
+
+The Bento carries its model tag and contract; this command only says where the store and the home are
+(BENTOML_HOME, MLOPS_HOME: the prediction log goes under the home) and how many workers to run.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlops_assets.cli.errors import UsageError, dataset_spec
+from mlops_assets.cli.errors import UsageError, dataset_spec, positive_int
 from mlops_assets.home import MlopsHome
 
 
@@ -17,6 +21,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("dataset")
     parser.add_argument("--port", type=int, default=3001)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="worker processes (default: the Bento's, 1); each appends its own prediction log file")
     return parser
 
 
@@ -39,7 +45,11 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
         raise UsageError(f"{spec.name} has no Bento yet; build one with `mlops-assets demo` or by materializing "
                          f"{spec.name}/bento (make dev)")
     bentoml = Path(sys.executable).parent / "bentoml"
-    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home)}
+    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home), "MLOPS_HOME": str(home.root)}
+    if args.workers:
+        # BentoML's public configuration override (the service is named like its Bento); quoted: it has dashes.
+        env["BENTOML_CONFIG_OPTIONS"] = f'services."{tag.split(":")[0]}".workers={args.workers}'
+
     print(f"serving {tag} on http://{args.host}:{args.port} (BENTOML_HOME={home.bentoml_home})", flush=True)
     try:
         return subprocess.call([str(bentoml), "serve", tag, "--host", args.host, "--port", str(args.port)], env=env)

@@ -123,6 +123,7 @@ def build_bento(
         labels={"dataset": spec.name, "model": model_tag},
         args={
             "model_tag": model_tag,
+            "service_name": name,
             "bento_tag": f"{name}:{version}",
             "contract": json.dumps(contract, sort_keys=True),
             "built_at": built_at.isoformat(timespec="seconds"),
