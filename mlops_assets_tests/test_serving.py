@@ -52,6 +52,7 @@ class Served:
     headers: dict[str, str] = field(default_factory=dict)
     rows_answered: int = 0
     request_ids: list[str] = field(default_factory=list)
+    home: object = None  # the MlopsHome whose store the server reads (when not the session's)
 
     def post(self, path: str, body=None, *, headers: dict | None = None, **kwargs) -> httpx.Response:
         response = httpx.post(f"{self.url}{path}", json=body, headers={**self.headers, **(headers or {})},
@@ -111,12 +112,23 @@ def tx(platform, home, instance, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def wine(platform, home, instance, tmp_path_factory):
-    """The wine Bento by tag, with nothing set but where the store is."""
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "BENTOML_HOME": str(home.bentoml_home),
-           "BENTOML_DO_NOT_TRACK": "True"}
+    """The wine Bento the demo built, exported and imported alone into an empty store, served by tag with
+    nothing set but where that store is: no MLOPS_HOME, no dataset, no model store but the Bento's own."""
+    import bentoml
+
+    from mlops_assets.home import MlopsHome
+
     work = tmp_path_factory.mktemp("wine-serve")
-    with _bentoml_serve([_bento_tag(instance, "wine_quality")], env, work / "serve.log", work) as url:
-        yield Served(url, work / "serve.log")
+    elsewhere = MlopsHome(work / "home")
+    tag = _bento_tag(instance, "wine_quality")
+    archive = bentoml.bentos.export_bento(tag, str(work / "wine.bento"))
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+           "BENTOML_HOME": str(elsewhere.bentoml_home), "BENTOML_DO_NOT_TRACK": "True"}
+    subprocess.run([BENTOML, "import", archive], env=env, check=True, capture_output=True, timeout=300)
+    with _bentoml_serve([tag], env, work / "serve.log", work) as url:
+        served = Served(url, work / "serve.log")
+        served.home = elsewhere
+        yield served
 
 
 def _champion(tracking, dataset: str):
@@ -330,7 +342,9 @@ def test_schemathesis_finds_no_server_error_in_the_openapi_document(tx):
 # ---- the wine Bento, standing alone -------------------------------------------------------------------
 
 
-def test_wine_bento_serves_wine_by_tag_with_nothing_else_set(wine, tracking, home):
+def test_wine_bento_serves_wine_by_tag_with_nothing_else_set(wine, tracking):
+    from mlops_assets.monitoring.prediction_log import read_log
+
     lineage = httpx.get(f"{wine.url}/lineage", timeout=30).json()
     champion = _champion(tracking, "wine_quality")
     assert (lineage["dataset"], lineage["model"], lineage["version"]) == (
@@ -339,12 +353,11 @@ def test_wine_bento_serves_wine_by_tag_with_nothing_else_set(wine, tracking, hom
     assert answer["task"] == "regression" and all(0 <= p <= 10 for p in answer["predictions"])
     assert wine.post("/predict", {"records": [SAFE]}).status_code == 400  # a transactions row is not a wine
     # MLOPS_HOME unset: the log goes to the home that holds the store (BENTOML_HOME's parent)
-    from mlops_assets.monitoring.prediction_log import read_log
-
+    folder = wine.home.predictions("wine_quality")
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(read_log(home.predictions("wine_quality"))) < 2:
+    while time.monotonic() < deadline and len(read_log(folder)) < 2:
         time.sleep(0.5)
-    assert list(read_log(home.predictions("wine_quality"))["request_id"]) == [answer["request_id"]] * 2
+    assert list(read_log(folder)["request_id"]) == [answer["request_id"]] * 2
 
 
 def test_without_a_champion_the_service_fails_at_start_with_the_command_that_makes_one(tmp_path):
