@@ -287,14 +287,17 @@ class ArrowLog:
         self._thread = threading.Thread(target=self._run, name=f"log-{folder.name}", daemon=True)
         self._thread.start()
 
-    def append(self, make_table, rows: int) -> None:
-        """Queue a zero-argument function that returns a pyarrow Table of `rows` rows (built later, off the request path)."""
+    def append(self, columns: dict[str, Any], rows: int) -> None:
+        """Queue `rows` rows: per schema field a numpy array (or list) of `rows` values, or one value for all.
+
+        Only a reference is queued; arrays are merged and encoded by the writer thread, once per flush.
+        """
         if self._pending_rows + rows > self.max_pending_rows:
             if self._on_drop is not None:
                 self._on_drop(rows)
             return
         self._pending_rows += rows
-        self._queue.append((make_table, rows))
+        self._queue.append((columns, rows))
         if self._pending_rows >= 50_000:
             self._wake.set()
 
@@ -316,15 +319,21 @@ class ArrowLog:
                 return
 
     def _flush(self) -> None:
+        import numpy as np
         import pyarrow as pa
 
-        tables = []
+        entries = []
         while self._queue:
-            make_table, rows = self._queue.popleft()
-            self._pending_rows -= rows
-            tables.append(make_table())
-        if not tables:
+            entries.append(self._queue.popleft())
+            self._pending_rows -= entries[-1][1]
+        if not entries:
             return
+        arrays = []
+        for name in self.schema.names:
+            parts = [np.full(n, c[name], dtype=object if c[name] is None else None)
+                     if c[name] is None or np.isscalar(c[name]) else np.asarray(c[name]) for c, n in entries]
+            arrays.append(pa.array(np.concatenate(parts), type=self.schema.field(name).type, from_pandas=True))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
         hour = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H")
         if hour != self._hour:
             self._close_file()
@@ -332,7 +341,7 @@ class ArrowLog:
             self._sink = open(self.folder / f"{hour}-{os.getpid()}-{self._token}.arrows", "xb")  # noqa: SIM115
             self._writer = pa.ipc.new_stream(self._sink, self.schema)
             self._hour = hour
-        for batch in pa.concat_tables(tables).combine_chunks().to_batches():
+        for batch in table.to_batches():
             self._writer.write_batch(batch)
         self._sink.flush()
 
@@ -621,26 +630,12 @@ class Predictor:
         return predictions, probabilities
 
     def _log_predictions(self, frame, request_ids, rows, stamps, endpoint, predictions, probabilities) -> None:
-        schema, version = self._log_schema, self.model_version
-
-        def table():
-            import pyarrow as pa
-
-            n = len(frame)
-            ids = pa.repeat(request_ids, n) if isinstance(request_ids, str) else pa.array(request_ids, pa.string())
-            columns = {
-                "request_id": ids,
-                "row": pa.array(rows, pa.int32()),
-                "ts": pa.array(stamps, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-                "endpoint": pa.repeat(endpoint, n),
-                "model_version": pa.repeat(version, n),
-                **{c: pa.Array.from_pandas(frame[c], type=schema.field(c).type) for c in self.columns},
-                "prediction": pa.array(predictions, schema.field("prediction").type),
-                "probability": pa.array(probabilities if probabilities is not None else [None] * n, pa.float64()),
-            }
-            return pa.table(columns, schema=schema)
-
-        self.prediction_log.append(table, len(frame))
+        columns = {
+            "request_id": request_ids, "row": rows, "ts": stamps, "endpoint": endpoint,
+            "model_version": self.model_version, "prediction": predictions, "probability": probabilities,
+            **{c: frame[c].to_numpy() for c in self.columns},
+        }
+        self.prediction_log.append(columns, len(frame))
 
     def _count(self, endpoint: str, predictions, started: float) -> None:
         np = self._np
@@ -720,18 +715,9 @@ class Predictor:
         row: Annotated[int, Field(ge=0, le=MAX_BATCH_ROWS - 1, description="record position in that request")] = 0,
     ) -> FeedbackReceipt:
         """Delayed ground truth for a served prediction; joined to the prediction log by monitoring."""
-        stamp = time.time_ns() // 1000
-        schema = self.feedback_log.schema
-
-        def table():
-            import pyarrow as pa
-
-            return pa.table({"request_id": [request_id], "row": [row],
-                             "ts": pa.array([stamp], pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-                             "label": [bool(label) if self.task == "classification" else float(label)]},
-                            schema=schema)
-
-        self.feedback_log.append(table, 1)
+        stamp = self._np.datetime64(time.time_ns() // 1000, "us")
+        label = bool(label) if self.task == "classification" else float(label)
+        self.feedback_log.append({"request_id": request_id, "row": row, "ts": stamp, "label": label}, 1)
         self.metrics["feedback"].labels(self.model_version).inc()
         ctx.response.status_code = 202
         return FeedbackReceipt(request_id=request_id, row=row)

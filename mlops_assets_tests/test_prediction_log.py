@@ -34,12 +34,14 @@ def _schema():
                       pa.field("prediction", pa.bool_()), pa.field("probability", pa.float64())])
 
 
-def _rows(n: int, *, request: str, at: dt.datetime, version: str = "1"):
-    import pyarrow as pa
+def _rows(n: int, *, request: str, at: dt.datetime, version: str = "1") -> dict:
+    """Columns as the service hands them to its log: arrays, or one value for every row."""
+    import numpy as np
 
-    return pa.table({"request_id": [request] * n, "row": list(range(n)), "ts": [at] * n, "endpoint": ["predict"] * n,
-                     "model_version": [version] * n, "amount": [float(i) for i in range(n)],
-                     "prediction": [i % 2 == 0 for i in range(n)], "probability": [0.5] * n}, schema=_schema())
+    return {"request_id": request, "row": np.arange(n, dtype=np.int32),
+            "ts": np.datetime64(at.astimezone(dt.UTC).replace(tzinfo=None), "us"), "endpoint": "predict",
+            "model_version": version, "amount": np.arange(n, dtype=float), "prediction": np.arange(n) % 2 == 0,
+            "probability": np.full(n, 0.5)}
 
 
 WRITER = """
@@ -50,7 +52,7 @@ sys.path.insert(0, sys.argv[3])
 from mlops_assets_tests.test_prediction_log import _rows, _schema
 log = svc.ArrowLog(__import__("pathlib").Path(sys.argv[2]), _schema(), flush_seconds=0.05)
 for i in range(40):
-    log.append(lambda i=i: _rows(25, request=f"{sys.argv[4]}-{i}", at=dt.datetime.now(dt.UTC)), 25)
+    log.append(_rows(25, request=f"{sys.argv[4]}-{i}", at=dt.datetime.now(dt.UTC)), 25)
 log.close()
 """
 
@@ -71,7 +73,7 @@ def test_a_batch_still_being_written_is_not_read_yet(tmp_path):
     svc = _service()
     folder = tmp_path / "log"
     log = svc.ArrowLog(folder, _schema(), flush_seconds=0.05)
-    log.append(lambda: _rows(10, request="a", at=dt.datetime.now(dt.UTC)), 10)
+    log.append(_rows(10, request="a", at=dt.datetime.now(dt.UTC)), 10)
     log.close()
     path = log_files(folder)[0]
     complete = path.read_bytes()
@@ -86,8 +88,8 @@ def test_the_drift_window_is_the_last_hour_of_served_rows(tmp_path, specs):
     now = dt.datetime.now(dt.UTC)
     folder = tmp_path / "log"
     log = svc.ArrowLog(folder, _schema(), flush_seconds=0.05)
-    log.append(lambda: _rows(7, request="old", at=now - dt.timedelta(hours=3)), 7)
-    log.append(lambda: _rows(5, request="new", at=now - dt.timedelta(minutes=10), version="2"), 5)
+    log.append(_rows(7, request="old", at=now - dt.timedelta(hours=3)), 7)
+    log.append(_rows(5, request="new", at=now - dt.timedelta(minutes=10), version="2"), 5)
     log.close()
     spec = specs["transactions"]
     with pytest.raises(ValueError, match="merchant_category"):  # this log lacks the spec's other features
