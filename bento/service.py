@@ -112,6 +112,19 @@ def record_type(inputs: list[dict[str, Any]]) -> Any:
     return record
 
 
+def columns_type(inputs: list[dict[str, Any]]) -> Any:
+    """A TypedDict of one list per input field: the columnar body of /predict_batch, checked like records."""
+    fields = {}
+    for column in inputs:
+        annotation = _input_annotation({**column, "required": True})
+        values = Annotated[list[annotation if column.get("required") else annotation | None],
+                           Field(max_length=MAX_BATCH_ROWS)]
+        fields[column["name"]] = values if column.get("required") else NotRequired[values]
+    columns = TypedDict("Columns", fields)  # type: ignore[misc]
+    columns.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    return columns
+
+
 def label_type(contract: dict[str, Any] | None) -> Any:
     """The ground truth `/feedback` accepts: a boolean for classification, the target's range otherwise."""
     if contract is None:
@@ -124,6 +137,7 @@ def label_type(contract: dict[str, Any] | None) -> Any:
 
 
 Record: Any = record_type(CONTRACT["inputs"]) if CONTRACT else dict[str, Any]
+Columns: Any = columns_type(CONTRACT["inputs"]) if CONTRACT else dict[str, list[Any]]
 Label: Any = label_type(CONTRACT)
 RequestId = Annotated[str, Field(pattern=REQUEST_ID.pattern, description="the request_id of a prediction response")]
 
@@ -240,6 +254,14 @@ class RequestGate:
 def _is_json(content_type: bytes) -> bool:
     media = content_type.split(b";")[0].strip().lower()
     return media == b"application/json" or media.endswith(b"+json")
+
+
+def _bad_request(ctx: bentoml.Context, loc: list, message: str):
+    """A 400 shaped like BentoML's own validation errors (`detail[].loc` names the field)."""
+    from starlette.responses import JSONResponse
+
+    ctx.response.status_code = 400  # BentoML applies the context's status to any response of an API with a context
+    return JSONResponse({"error": message, "detail": [{"type": "value_error", "loc": loc, "msg": message}]}, 400)
 
 
 async def _send_json(send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] = ()) -> None:
@@ -489,8 +511,8 @@ _routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # GET endpoi
     traffic={"timeout": 120},
     # Every prediction is in the prediction log (request id, time, version) and in the metrics; an access
     # line and a trace span per prediction cost about a third of a request's CPU at 32 connections
-    # (measured: 3.8 -> 2.1-2.9 ms). Other routes keep both. To trace predictions anyway, at serve time:
-    # BENTOML_CONFIG_OPTIONS='services."<bento name>".tracing.excluded_urls=[]'
+    # (measured: 3.8 -> 2.1-2.9 ms). Other routes keep both. To trace predictions anyway, override
+    # `services."<bento name>".tracing.excluded_urls` in BentoML's configuration at serve time.
     tracing={"excluded_urls": ["/predict", "/predict_batch"]},
     logging={"access": {"enabled": True, "skip_paths": ["/metrics", "/livez", "/readyz", "/healthz", "/predict",
                                                           "/predict_batch"]}},
@@ -525,7 +547,7 @@ class Predictor:
         self.model_version = info.labels["mlflow_version"]
         self.threshold = float(info.metadata.get("decision_threshold", 0.5))
         self.lineage_info = self._read_lineage(info, stored)
-        self._validate = None if CONTRACT else TypeAdapter(_RecordsOnly(self.inputs)).validate_python
+        self._validate = None if CONTRACT else TypeAdapter(_dev_body(self.inputs)).validate_python
         self.pipeline = bentoml.sklearn.load_model(stored)
         self.metrics = _metrics()
         home, layout = self._home(contract)
@@ -628,14 +650,20 @@ class Predictor:
             for a, b in zip(bounds[:-1], bounds[1:])
         ]
 
-    def _score_bulk(self, records: list[dict], request_id: str, stamp) -> tuple[Any, Any]:
-        np = self._np
-        frame = self._pd.DataFrame.from_records(records, columns=self.columns)
+    def _score_bulk(self, records: list[dict] | None, columns: dict[str, list] | None, request_id: str, stamp):
+        """Runs on the bulk thread: (predictions, probabilities, ids) for records or columns."""
+        np, pd = self._np, self._pd
+        if records is not None:
+            frame = pd.DataFrame.from_records(records, columns=self.columns)
+        else:
+            n = len(next(iter(columns.values())))
+            frame = pd.DataFrame({c: columns[c] if c in columns else [None] * n for c in self.columns})
         predictions, probabilities = self._score_frame(frame)
-        n = len(records)
+        n = len(frame)
         self._log_predictions(frame, request_id, np.arange(n, dtype=np.int32),
                               np.full(n, stamp, dtype="datetime64[us]"), "predict_batch", predictions, probabilities)
-        return predictions, probabilities
+        ids = frame[self.key] if self.key else None
+        return predictions, probabilities, (None if ids is None or ids.isna().all() else ids.tolist())
 
     def _log_predictions(self, frame, request_ids, rows, stamps, endpoint, predictions, probabilities) -> None:
         columns = {
@@ -666,7 +694,7 @@ class Predictor:
                 self._child("predictions", endpoint, self.model_name, self.model_version, str(value)).inc(n)
         self._child("latency", endpoint, self.model_version).observe(time.perf_counter() - started)
 
-    def _answer(self, request_id: str, records: list[dict], predictions, probabilities) -> Prediction:
+    def _answer(self, request_id: str, records: list[dict] | None, predictions, probabilities, ids=None) -> Prediction:
         return Prediction(
             request_id=request_id,
             model=self.model_name,
@@ -675,8 +703,12 @@ class Predictor:
             predictions=predictions.tolist(),
             probabilities=None if probabilities is None else probabilities.round(6).tolist(),
             threshold=self.threshold if self.task == "classification" else None,
-            ids=[r.get(self.key) for r in records] if self.key and any(self.key in r for r in records) else None,
+            ids=ids if records is None else self._ids_of(records),
         )
+
+    def _ids_of(self, records: list[dict]) -> list | None:
+        """The dataset key of each record (e.g. transaction_id), when the request carries any."""
+        return [r.get(self.key) for r in records] if self.key and any(self.key in r for r in records) else None
 
     def _request_id(self, ctx: bentoml.Context) -> str:
         """The caller's `X-Request-ID` when it is a sane token (tracing across services), else a new one.
@@ -710,19 +742,35 @@ class Predictor:
     @bentoml.api(route="/predict_batch")
     async def predict_batch(
         self,
-        records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH_ROWS)],
         ctx: bentoml.Context,
+        records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH_ROWS)] | None = None,
+        columns: Columns | None = None,
     ) -> Prediction:
-        """Score up to 100,000 records in one model call (bulk scoring), off the online path."""
+        """Score up to 100,000 rows in one model call (bulk scoring), off the online path.
+
+        Send `records` (as for /predict) or `columns` (`{"amount": [...], ...}`, one list per field, all of
+        one length, e.g. pandas' `to_dict(orient="list")`): the columnar form skips a dict per row.
+        """
         started = time.perf_counter()
         request_id = self._request_id(ctx)
+        if (records is None) == (columns is None):
+            return _bad_request(ctx, ["records"], "send either `records` (a list of rows) or `columns` (a list per field)")
         if self._validate is not None:
-            records = self._validate({"records": records})["records"]
+            checked = self._validate({"records": records} if columns is None else {"columns": columns})
+            records, columns = checked.get("records"), checked.get("columns")
+        if columns is not None:
+            lengths = {name: len(values) for name, values in columns.items()}
+            if len(set(lengths.values())) != 1 or 0 in lengths.values():
+                usual = collections.Counter(lengths.values()).most_common(1)[0][0]
+                odd = next((k for k, v in lengths.items() if v != usual or v == 0), next(iter(lengths)))
+                return _bad_request(ctx, ["columns", odd], "every column needs the same number of values, at "
+                                                           f"least one: {lengths}")
         stamp = time.time_ns() // 1000
         loop = asyncio.get_running_loop()
-        predictions, probabilities = await loop.run_in_executor(self._bulk, self._score_bulk, records, request_id, stamp)
+        predictions, probabilities, ids = await loop.run_in_executor(
+            self._bulk, self._score_bulk, records, columns, request_id, stamp)
         self._count("predict_batch", predictions, started)
-        return self._answer(request_id, records, predictions, probabilities)
+        return self._answer(request_id, records, predictions, probabilities, ids)
 
     @bentoml.api(route="/feedback")
     async def feedback(
@@ -746,9 +794,11 @@ class Predictor:
         return self.lineage_info
 
 
-def _RecordsOnly(inputs: list[dict[str, Any]]) -> Any:
-    """`{"records": [...]}` validator for a service started without a contract (development only)."""
-    return TypedDict("Body", {"records": list[record_type(inputs)]})  # type: ignore[misc]
+def _dev_body(inputs: list[dict[str, Any]]) -> Any:
+    """`{"records": [...]}` or `{"columns": {...}}` checked at run time, for a service started without a
+    contract (development only: its /docs cannot show the fields)."""
+    return TypedDict("Body", {"records": NotRequired[list[record_type(inputs)]],  # type: ignore[misc]
+                              "columns": NotRequired[columns_type(inputs)]})
 
 
 Predictor.add_asgi_middleware(RequestGate)
