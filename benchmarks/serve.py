@@ -285,10 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     bento_tag, model_tag = latest_bento(bentoml, spec)
     one = example_rows(home, spec, 1)
     batch = example_rows(home, spec, args.batch_rows)
-    bodies = {"predict": work / "one.json", "predict_batch": work / "batch.json"}
+    columns = {k: [r[k] for r in batch] for k in batch[0]}
+    bodies = {"predict": work / "one.json", "predict_batch": work / "batch.json",
+              "predict_batch (columns)": work / "columns.json"}
     bodies["predict"].write_text(json.dumps({"records": one}))
     bodies["predict_batch"].write_text(json.dumps({"records": batch}))
-    rows = {"predict": 1, "predict_batch": len(batch)}
+    bodies["predict_batch (columns)"].write_text(json.dumps({"columns": columns}))
+    rows = {"predict": 1, "predict_batch": len(batch), "predict_batch (columns)": len(batch)}
 
     bin_dir = Path(sys.executable).parent
     ours_port, base_port = free_port(), free_port()
@@ -304,17 +307,20 @@ def main(argv: list[str] | None = None) -> int:
     base = server([sys.executable, __file__, "--baseline-app", model_tag, "--port", str(base_port)],
                   env, f"http://127.0.0.1:{base_port}/docs", work / "baseline.log")
     with ours, base:
-        for endpoint in ("predict", "predict_batch"):
+        for endpoint in ("predict", "predict_batch", "predict_batch (columns)"):
             for concurrency in args.concurrency:
-                for name, port in (("bentoml (ours)", ours_port), ("fastapi", base_port)):
-                    url = f"http://127.0.0.1:{port}/{endpoint}"
+                contenders = [("bentoml (ours)", ours_port)]
+                if endpoint != "predict_batch (columns)":  # the baseline takes records only
+                    contenders.append(("fastapi", base_port))
+                for name, port in contenders:
+                    url = f"http://127.0.0.1:{port}/{endpoint.split(' ')[0]}"
                     load(url, bodies[endpoint], min(concurrency, 8), args.warmup)
                     r = load(url, bodies[endpoint], concurrency, args.seconds)
                     per_second = r["requests"] / r["seconds"]
                     results.append({"endpoint": endpoint, "rows": rows[endpoint], "concurrency": concurrency,
                                     "server": name, **r, "per_second": per_second,
                                     "rows_per_second": per_second * rows[endpoint]})
-                    print(f"  /{endpoint:<13} c={concurrency:<3} {name:<15} {per_second:8.0f} req/s "
+                    print(f"  /{endpoint:<23} c={concurrency:<3} {name:<15} {per_second:8.0f} req/s "
                           f"{per_second * rows[endpoint]:10.0f} rows/s  p50 {r['p50_ms']:7.1f} ms  "
                           f"p99 {r['p99_ms']:7.1f} ms  non-2xx {r['non_2xx'] + r['socket_errors']}", flush=True)
     from threadpoolctl import threadpool_limits
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             pair = {r["server"]: r for r in results if r["endpoint"] == endpoint and r["concurrency"] == concurrency}
             if "fastapi" in pair and "bentoml (ours)" in pair:
                 ratio = pair["bentoml (ours)"]["per_second"] / pair["fastapi"]["per_second"]
-                print(f"  /{endpoint:<13} c={concurrency:<3} {ratio:5.2f}x   (p99 ours {pair['bentoml (ours)']['p99_ms']:.1f} ms, "
+                print(f"  /{endpoint:<23} c={concurrency:<3} {ratio:5.2f}x   (p99 ours {pair['bentoml (ours)']['p99_ms']:.1f} ms, "
                       f"FastAPI {pair['fastapi']['p99_ms']:.1f} ms)")
     for endpoint, r in floor_results.items():
         print(f"  floor /{endpoint}: {r['per_second']:.0f} calls/s, {r['rows_per_second']:.0f} rows/s, "

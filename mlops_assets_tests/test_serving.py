@@ -223,9 +223,14 @@ def test_predict_batch_scores_like_predict_for_many_rows(tx):
     rows = [{**(RISKY if i % 7 == 0 else SAFE), "amount": float(10 + i), "hour_of_day": i % 24} for i in range(1000)]
     batch = tx.post("/predict_batch", {"records": rows})
     online = tx.post("/predict", {"records": rows})
-    assert batch.status_code == online.status_code == 200, batch.text
-    assert batch.json()["probabilities"] == online.json()["probabilities"]
+    columnar = tx.post("/predict_batch", {"columns": {k: [r[k] for r in rows] for k in rows[0]}})
+    assert batch.status_code == online.status_code == columnar.status_code == 200, batch.text + columnar.text
+    assert batch.json()["probabilities"] == online.json()["probabilities"] == columnar.json()["probabilities"]
     assert len(batch.json()["predictions"]) == 1000 and batch.json()["request_id"] != online.json()["request_id"]
+    ragged = tx.post("/predict_batch", {"columns": {**{k: [r[k] for r in rows] for k in rows[0]}, "amount": [1.0]}})
+    assert ragged.status_code == 400 and ragged.json()["detail"][0]["loc"] == ["columns", "amount"], ragged.text
+    both = tx.post("/predict_batch", {"records": rows[:1], "columns": {k: [v] for k, v in rows[0].items()}})
+    assert both.status_code == 400 and "either" in both.text
 
 
 def test_lineage_names_model_run_training_files_code_and_build_time(tx, tracking, warehouse, instance):
