@@ -75,9 +75,8 @@ def _contract_from_args() -> tuple[str | None, dict[str, Any] | None, dict[str, 
         return model_tag, None, args, None
     try:
         contract = json.loads(raw) if isinstance(raw, str) else dict(raw)
-        [c["name"] for c in contract["inputs"]]
-    except (TypeError, ValueError, KeyError) as exc:
-        return model_tag, None, args, f"the Bento's `contract` argument is not valid JSON of a contract: {exc}"
+    except (TypeError, ValueError) as exc:
+        return model_tag, None, args, f"the Bento's `contract` argument is not JSON: {exc}"
     return model_tag, contract, args, None
 
 
@@ -136,9 +135,24 @@ def label_type(contract: dict[str, Any] | None) -> Any:
     return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
 
 
-Record: Any = record_type(CONTRACT["inputs"]) if CONTRACT else dict[str, Any]
-Columns: Any = columns_type(CONTRACT["inputs"]) if CONTRACT else dict[str, list[Any]]
-Label: Any = label_type(CONTRACT)
+def declared_types(contract: dict[str, Any] | None) -> tuple[Any, Any, Any, str | None]:
+    """(Record, Columns, Label, problem): typed from the contract, or untyped when there is none or it is
+    unreadable (the problem then stops the start, with its cause, instead of the import)."""
+    untyped = (dict[str, Any], dict[str, list[Any]], label_type(None))
+    if contract is None:
+        return (*untyped, None)
+    try:
+        types = (record_type(contract["inputs"]), columns_type(contract["inputs"]), label_type(contract))
+        for declared in types:
+            TypeAdapter(declared)  # pydantic builds the schema now, inside this guard
+    except (KeyError, TypeError, ValueError) as exc:
+        return (*untyped, f"the Bento's contract cannot be read ({type(exc).__name__}: {exc})")
+    return (*types, None)
+
+
+Record, Columns, Label, _TYPES_PROBLEM = declared_types(CONTRACT)
+CONTRACT_PROBLEM = CONTRACT_PROBLEM or _TYPES_PROBLEM
+TYPED = CONTRACT is not None and CONTRACT_PROBLEM is None  # the API's declared types check every field
 RequestId = Annotated[str, Field(pattern=REQUEST_ID.pattern, description="the request_id of a prediction response")]
 
 
@@ -463,7 +477,7 @@ def _metrics() -> dict[str, Any]:
 
 
 def no_champion(tag) -> str:
-    dataset = CONTRACT["dataset"] if CONTRACT else "<dataset>"
+    dataset = (CONTRACT or {}).get("dataset") or "<dataset>"
     return (
         f"no champion to serve: model {tag} is not in the BentoML store at "
         f"{os.environ.get('BENTOML_HOME') or '~/bentoml'}. Make one with `mlops-assets demo` (or materialize "
@@ -547,7 +561,7 @@ class Predictor:
         self.model_version = info.labels["mlflow_version"]
         self.threshold = float(info.metadata.get("decision_threshold", 0.5))
         self.lineage_info = self._read_lineage(info, stored)
-        self._validate = None if CONTRACT else TypeAdapter(_dev_body(self.inputs)).validate_python
+        self._validate = None if TYPED else TypeAdapter(_dev_body(self.inputs)).validate_python
         self.pipeline = bentoml.sklearn.load_model(stored)
         self.metrics = _metrics()
         home, layout = self._home(contract)
