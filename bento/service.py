@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import hmac
 import itertools
@@ -314,6 +315,8 @@ class ArrowLog:
         self.flush_seconds, self.max_pending_rows = flush_seconds, max_pending_rows
         self._queue: collections.deque = collections.deque()
         self._pending_rows = 0
+        self._lock = threading.Lock()  # the pending count is updated by request threads and the writer
+        self._last_error = 0.0
         self._wake = threading.Event()
         self._stop = False
         self._sink = self._writer = None
@@ -328,14 +331,18 @@ class ArrowLog:
 
         Only a reference is queued; arrays are merged and encoded by the writer thread, once per flush.
         """
-        if self._pending_rows + rows > self.max_pending_rows:
-            if self._on_drop is not None:
-                self._on_drop(rows)
-            return
-        self._pending_rows += rows
-        self._queue.append((columns, rows))
-        if self._pending_rows >= 50_000:
-            self._wake.set()
+        with self._lock:
+            if self._pending_rows + rows > self.max_pending_rows:
+                self._dropped(rows)
+                return
+            self._pending_rows += rows
+            self._queue.append((columns, rows))
+            if self._pending_rows >= 50_000:
+                self._wake.set()
+
+    def _dropped(self, rows: int) -> None:
+        if self._on_drop is not None:
+            self._on_drop(rows)
 
     def close(self) -> None:
         self._stop = True
@@ -346,22 +353,27 @@ class ArrowLog:
         while True:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
+            entries = []
+            with self._lock:
+                while self._queue:
+                    entries.append(self._queue.popleft())
+                self._pending_rows -= sum(n for _, n in entries)
             try:
-                self._flush()
-            except Exception:  # the log must never take the service down; the error is reported
-                log.exception("prediction log: writing to %s failed", self.folder)
+                self._write(entries)
+            except Exception:  # the log must never take the service down: count the rows, report (once a minute)
+                self._dropped(sum(n for _, n in entries))
+                self._close_file()
+                if time.monotonic() - self._last_error > 60:
+                    self._last_error = time.monotonic()
+                    log.exception("prediction log: writing to %s failed; rows are counted as dropped", self.folder)
             if self._stop:
                 self._close_file()
                 return
 
-    def _flush(self) -> None:
+    def _write(self, entries: list[tuple[dict[str, Any], int]]) -> None:
         import numpy as np
         import pyarrow as pa
 
-        entries = []
-        while self._queue:
-            entries.append(self._queue.popleft())
-            self._pending_rows -= entries[-1][1]
         if not entries:
             return
         arrays = []
@@ -382,10 +394,13 @@ class ArrowLog:
         self._sink.flush()
 
     def _close_file(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._sink.close()
+        writer, sink = self._writer, self._sink
         self._sink = self._writer = self._hour = None
+        if writer is not None:
+            with contextlib.suppress(Exception):  # a failing disk must not stop the writer thread
+                writer.close()
+            with contextlib.suppress(Exception):
+                sink.close()
 
 
 # ---- online requests: batch what arrives while the model is busy, never wait when it is idle --------

@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -81,6 +82,19 @@ def test_a_batch_still_being_written_is_not_read_yet(tmp_path):
     assert len(read_log(folder)) == 10
     path.write_bytes(complete[:-8] + complete[8:200])  # and a half-written batch after it
     assert len(read_log(folder)) == 10
+
+
+def test_rows_that_cannot_be_written_are_counted_as_dropped_and_the_writer_goes_on(tmp_path):
+    svc = _service()
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the log folder should be")
+    dropped = []
+    log = svc.ArrowLog(blocked / "transactions", _schema(), flush_seconds=0.05, on_drop=dropped.append)
+    log.append(_rows(3, request="a", at=dt.datetime.now(dt.UTC)), 3)
+    time.sleep(0.5)
+    log.append(_rows(4, request="b", at=dt.datetime.now(dt.UTC)), 4)
+    log.close()
+    assert sum(dropped) == 7  # the second batch came after the first failure: the writer went on
 
 
 def test_the_drift_window_is_the_last_hour_of_served_rows(tmp_path, specs):
