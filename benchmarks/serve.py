@@ -3,12 +3,14 @@
     python benchmarks/serve.py                 # the transactions Bento of $MLOPS_HOME (make demo first)
     python benchmarks/serve.py --demo          # builds a small demo in a temporary home first (~1-2 min)
 
-For `/predict` (one record per request) and `/predict_batch` (`--batch-rows` records per request), at
-each concurrency (1, 8, 32), the two servers are loaded one after the other in the same run, one
-worker each, with the same load generator; in-process `predict_proba` on the same model is the floor
-(what a request would cost with no server at all). The script prints throughput, p50/p99 latency and
-non-2xx counts, and the ratios ours / FastAPI. These 2-core machines are shared and noisy: compare
-ratios measured in one run, not absolute numbers across runs.
+For `/predict` (one record per request) and `/predict_batch` (`--batch-rows` records per request, as
+records and, ours only, as columns), at each concurrency (1, 8, 32), the two servers run side by side in
+the same run, one worker each, the same model-thread cap (`--model-threads`, default 1), loaded by the same
+generator in alternating rounds (`--rounds`, default 3; the ratio is the median of the rounds' ratios, so
+a change in the machine's load hits both sides). In-process `predict_proba` on the same model is the
+floor (what a request costs with no server at all). The script prints throughput, p50/p99 latency and
+non-2xx counts, and the ratios ours / FastAPI. These 2-core machines are shared and noisy: compare ratios
+measured in one run, not absolute numbers across runs.
 
 Load generator: `wrk` (Debian package `wrk`; closed loop, N connections, `--timeout 30s`) when it is on
 PATH, else an asyncio + httpx client (`--load python`), which costs more CPU on the same cores.
@@ -235,6 +237,14 @@ def build_demo(root: Path) -> None:
     run_demo(runner, {k: v for k, v in specs.items()}, days=4, drift_days=1, rows_per_day=4000)
 
 
+def combine(runs: list[dict]) -> dict:
+    """Rounds of one contender: throughput over all of them, median p50/p99, every non-2xx."""
+    return {"requests": sum(r["requests"] for r in runs), "seconds": sum(r["seconds"] for r in runs),
+            "per_second": sum(r["requests"] for r in runs) / sum(r["seconds"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs), "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "non_2xx": sum(r["non_2xx"] for r in runs), "socket_errors": sum(r["socket_errors"] for r in runs)}
+
+
 def table_rows(results: list[dict]) -> str:
     lines = ["| endpoint | rows/request | concurrency | server | requests/s | rows/s | p50 ms | p99 ms | non-2xx |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -250,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="transactions")
     parser.add_argument("--demo", action="store_true", help="build a small demo in a temporary home first")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
-    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating measurements per contender and cell")
+    parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--batch-rows", type=int, default=5000)
     parser.add_argument("--load", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--model-threads", type=int, default=1,
@@ -306,23 +317,31 @@ def main(argv: list[str] | None = None) -> int:
                   env, f"http://127.0.0.1:{ours_port}/readyz", work / "ours.log")
     base = server([sys.executable, __file__, "--baseline-app", model_tag, "--port", str(base_port)],
                   env, f"http://127.0.0.1:{base_port}/docs", work / "baseline.log")
+    ratios: list[tuple[str, int, float]] = []
     with ours, base:
         for endpoint in ("predict", "predict_batch", "predict_batch (columns)"):
             for concurrency in args.concurrency:
                 contenders = [("bentoml (ours)", ours_port)]
                 if endpoint != "predict_batch (columns)":  # the baseline takes records only
                     contenders.append(("fastapi", base_port))
-                for name, port in contenders:
-                    url = f"http://127.0.0.1:{port}/{endpoint.split(' ')[0]}"
-                    load(url, bodies[endpoint], min(concurrency, 8), args.warmup)
-                    r = load(url, bodies[endpoint], concurrency, args.seconds)
-                    per_second = r["requests"] / r["seconds"]
+                rounds: dict[str, list[dict]] = {name: [] for name, _ in contenders}
+                for _ in range(args.rounds):  # alternate, so a change in the machine's load hits both sides
+                    for name, port in contenders:
+                        url = f"http://127.0.0.1:{port}/{endpoint.split(' ')[0]}"
+                        load(url, bodies[endpoint], min(concurrency, 8), args.warmup)
+                        rounds[name].append(load(url, bodies[endpoint], concurrency, args.seconds))
+                for name, runs in rounds.items():
+                    r = combine(runs)
+                    per_second = r["per_second"]
                     results.append({"endpoint": endpoint, "rows": rows[endpoint], "concurrency": concurrency,
-                                    "server": name, **r, "per_second": per_second,
-                                    "rows_per_second": per_second * rows[endpoint]})
+                                    "server": name, **r, "rows_per_second": per_second * rows[endpoint]})
                     print(f"  /{endpoint:<23} c={concurrency:<3} {name:<15} {per_second:8.0f} req/s "
                           f"{per_second * rows[endpoint]:10.0f} rows/s  p50 {r['p50_ms']:7.1f} ms  "
                           f"p99 {r['p99_ms']:7.1f} ms  non-2xx {r['non_2xx'] + r['socket_errors']}", flush=True)
+                if len(rounds) == 2:
+                    ratios.append((endpoint, concurrency, statistics.median(
+                        (a["requests"] / a["seconds"]) / (b["requests"] / b["seconds"])
+                        for a, b in zip(rounds["bentoml (ours)"], rounds["fastapi"]))))
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=args.model_threads):
@@ -332,19 +351,16 @@ def main(argv: list[str] | None = None) -> int:
                         "server": "in-process predict_proba (floor)", **r})
 
     print("\n" + table_rows(results))
-    print("\nratios, ours / FastAPI (throughput):")
-    for endpoint in ("predict", "predict_batch"):
-        for concurrency in args.concurrency:
-            pair = {r["server"]: r for r in results if r["endpoint"] == endpoint and r["concurrency"] == concurrency}
-            if "fastapi" in pair and "bentoml (ours)" in pair:
-                ratio = pair["bentoml (ours)"]["per_second"] / pair["fastapi"]["per_second"]
-                print(f"  /{endpoint:<23} c={concurrency:<3} {ratio:5.2f}x   (p99 ours {pair['bentoml (ours)']['p99_ms']:.1f} ms, "
-                      f"FastAPI {pair['fastapi']['p99_ms']:.1f} ms)")
+    print(f"\nratios, ours / FastAPI (throughput; median of {args.rounds} alternating rounds):")
+    for endpoint, concurrency, ratio in ratios:
+        pair = {r["server"]: r for r in results if r["endpoint"] == endpoint and r["concurrency"] == concurrency}
+        print(f"  /{endpoint:<23} c={concurrency:<3} {ratio:5.2f}x   (p99 ours {pair['bentoml (ours)']['p99_ms']:.1f} ms, "
+              f"FastAPI {pair['fastapi']['p99_ms']:.1f} ms)")
     for endpoint, r in floor_results.items():
         print(f"  floor /{endpoint}: {r['per_second']:.0f} calls/s, {r['rows_per_second']:.0f} rows/s, "
               f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"results": results, "ratios": ratios}, indent=2))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
