@@ -570,6 +570,7 @@ class Predictor:
         self.inputs = contract["inputs"]
         self.columns = [c["name"] for c in self.inputs]
         self.features = [c["name"] for c in self.inputs if c["required"]]
+        self.others = [c for c in self.columns if c not in self.features]  # carried to the log (ids, times)
         self.task = contract["task"]
         self.key = contract.get("key") or None
         self.model_name = info.labels["mlflow_model"]
@@ -656,23 +657,28 @@ class Predictor:
     # -- scoring -------------------------------------------------------------------------------------
 
     def _score_frame(self, frame):
-        """(predictions, probabilities or None) for a frame of input columns: the model's one call."""
+        """(predictions, probabilities or None) for a frame of exactly the model's features: its one call.
+
+        The frame is built with the feature columns only: a column selection of a wider frame made the
+        same 1-row call measurably slower (3 ms of 13 here), so the other input columns go to the log aside.
+        """
         if self.task == "classification":
-            probabilities = self.pipeline.predict_proba(frame[self.features])[:, 1]
+            probabilities = self.pipeline.predict_proba(frame)[:, 1]
             return probabilities >= self.threshold, probabilities
-        return self.pipeline.predict(frame[self.features]).astype("float64"), None
+        return self.pipeline.predict(frame).astype("float64"), None
 
     def _score_online(self, requests: list[tuple[list[dict], tuple]]) -> list[tuple[Any, Any]]:
         """Runs on the model thread: one frame and one model call for every request taken together."""
         np = self._np
         flat = [r for records, _ in requests for r in records]
-        frame = self._pd.DataFrame.from_records(flat, columns=self.columns)
+        frame = self._pd.DataFrame.from_records(flat, columns=self.features)
         predictions, probabilities = self._score_frame(frame)
         sizes = [len(records) for records, _ in requests]
         request_ids = [m[0] for (_, m), n in zip(requests, sizes) for _ in range(n)]
         rows = np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
         stamps = np.repeat(np.array([m[1] for _, m in requests], dtype="datetime64[us]"), sizes)
-        self._log_predictions(frame, request_ids, rows, stamps, "predict", predictions, probabilities)
+        others = {c: [r.get(c) for r in flat] for c in self.others}
+        self._log_predictions(frame, others, request_ids, rows, stamps, "predict", predictions, probabilities)
         bounds = np.cumsum([0, *sizes])
         return [
             (predictions[a:b], None if probabilities is None else probabilities[a:b])
@@ -683,22 +689,25 @@ class Predictor:
         """Runs on the bulk thread: (predictions, probabilities, ids) for records or columns."""
         np, pd = self._np, self._pd
         if records is not None:
-            frame = pd.DataFrame.from_records(records, columns=self.columns)
+            frame = pd.DataFrame.from_records(records, columns=self.features)
+            others = {c: [r.get(c) for r in records] for c in self.others}
         else:
-            n = len(next(iter(columns.values())))
-            frame = pd.DataFrame({c: columns[c] if c in columns else [None] * n for c in self.columns})
+            frame = pd.DataFrame({c: columns[c] for c in self.features})
+            others = {c: columns.get(c) for c in self.others}
         predictions, probabilities = self._score_frame(frame)
         n = len(frame)
-        self._log_predictions(frame, request_id, np.arange(n, dtype=np.int32),
+        self._log_predictions(frame, others, request_id, np.arange(n, dtype=np.int32),
                               np.full(n, stamp, dtype="datetime64[us]"), "predict_batch", predictions, probabilities)
-        ids = frame[self.key] if self.key else None
-        return predictions, probabilities, (None if ids is None or ids.isna().all() else ids.tolist())
+        ids = others.get(self.key) if self.key else None
+        return predictions, probabilities, (None if ids is None or all(v is None for v in ids) else list(ids))
 
-    def _log_predictions(self, frame, request_ids, rows, stamps, endpoint, predictions, probabilities) -> None:
+    def _log_predictions(self, frame, others, request_ids, rows, stamps, endpoint, predictions, probabilities) -> None:
+        """Hand one model call's rows to the log (references only: the writer thread encodes them)."""
         columns = {
             "request_id": request_ids, "row": rows, "ts": stamps, "endpoint": endpoint,
             "model_version": self.model_version, "prediction": predictions, "probability": probabilities,
-            **{c: frame[c].to_numpy() for c in self.columns},
+            **{c: frame[c].to_numpy() for c in self.features},
+            **others,
         }
         self.prediction_log.append(columns, len(frame))
 
