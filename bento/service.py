@@ -29,6 +29,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import gc
 import hmac
 import itertools
 import json
@@ -592,6 +593,10 @@ class Predictor:
         self._children: dict[tuple, Any] = {}
         self.batcher = MicroBatcher(self._score_online, model_thread("model", threads))
         self._bulk = model_thread("bulk", threads)
+        # Everything loaded so far (libraries, the model) lives as long as the worker: keep it out of the
+        # garbage collector's full passes, which otherwise walk it and show up as latency spikes.
+        gc.collect()
+        gc.freeze()
         log.info("serving %s v%s (%s); prediction log %s", self.model_name, self.model_version, stored.tag,
                  home / layout["predictions"])
 
