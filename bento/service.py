@@ -378,10 +378,19 @@ class ArrowLog:
         if not entries:
             return
         arrays = []
-        for name in self.schema.names:
-            parts = [np.full(n, c[name], dtype=object if c[name] is None else None)
-                     if c[name] is None or np.isscalar(c[name]) else np.asarray(c[name]) for c, n in entries]
-            arrays.append(pa.array(np.concatenate(parts), type=self.schema.field(name).type, from_pandas=True))
+        for field in self.schema:
+            parts = []
+            for columns, n in entries:
+                value = columns[field.name]
+                if value is None:
+                    parts.append(pa.nulls(n, field.type))
+                elif np.isscalar(value):  # one value for every row: repeated by Arrow, not built in Python
+                    if isinstance(value, np.datetime64):
+                        value = value.astype("datetime64[us]").astype(np.int64).item()
+                    parts.append(pa.repeat(pa.scalar(value, field.type), n))
+                else:
+                    parts.append(pa.array(value, type=field.type, from_pandas=True))
+            arrays.append(pa.concat_arrays(parts))
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         hour = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H")
         if hour != self._hour:
@@ -702,7 +711,7 @@ class Predictor:
         predictions, probabilities = self._score_frame(frame)
         n = len(frame)
         self._log_predictions(frame, others, request_id, np.arange(n, dtype=np.int32),
-                              np.full(n, stamp, dtype="datetime64[us]"), "predict_batch", predictions, probabilities)
+                              np.datetime64(stamp, "us"), "predict_batch", predictions, probabilities)
         ids = others.get(self.key) if self.key else None
         return predictions, probabilities, (None if ids is None or all(v is None for v in ids) else list(ids))
 
@@ -737,7 +746,7 @@ class Predictor:
                 self._child("predictions", endpoint, self.model_name, self.model_version, str(value)).inc(n)
         self._child("latency", endpoint, self.model_version).observe(time.perf_counter() - started)
 
-    def _answer(self, request_id: str, records: list[dict] | None, predictions, probabilities, ids=None) -> Prediction:
+    def _answer(self, request_id: str, predictions, probabilities, ids: list | None) -> Prediction:
         return Prediction(
             request_id=request_id,
             model=self.model_name,
@@ -746,7 +755,7 @@ class Predictor:
             predictions=predictions.tolist(),
             probabilities=None if probabilities is None else probabilities.round(6).tolist(),
             threshold=self.threshold if self.task == "classification" else None,
-            ids=ids if records is None else self._ids_of(records),
+            ids=ids,
         )
 
     def _ids_of(self, records: list[dict]) -> list | None:
@@ -780,7 +789,7 @@ class Predictor:
         stamp = time.time_ns() // 1000
         predictions, probabilities = await self.batcher.submit(records, (request_id, stamp))
         self._count("predict", predictions, started)
-        return self._answer(request_id, records, predictions, probabilities)
+        return self._answer(request_id, predictions, probabilities, self._ids_of(records))
 
     @bentoml.api(route="/predict_batch")
     async def predict_batch(
@@ -813,7 +822,7 @@ class Predictor:
         predictions, probabilities, ids = await loop.run_in_executor(
             self._bulk, self._score_bulk, records, columns, request_id, stamp)
         self._count("predict_batch", predictions, started)
-        return self._answer(request_id, records, predictions, probabilities, ids)
+        return self._answer(request_id, predictions, probabilities, ids)
 
     @bentoml.api(route="/feedback")
     async def feedback(
