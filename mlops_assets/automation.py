@@ -27,8 +27,9 @@ def hourly_monitoring_schedule(datasets: list[DatasetDefinitions]) -> dg.Schedul
     return dg.ScheduleDefinition(
         name="hourly_drift_monitoring",
         cron_schedule="0 * * * *",
-        target=dg.AssetSelection.assets(*[d.key(Stage.DRIFT_REPORT) for d in datasets]),
-        description="Every hour: drift report of each dataset's newest batch against its champion.",
+        target=dg.AssetSelection.assets(*[d.key(s) for d in datasets for s in (Stage.PREDICTION_LOG, Stage.DRIFT_REPORT)]),
+        description="Every hour: each dataset's last hour of served predictions (else its newest batch) "
+        "against its champion.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
 

@@ -11,6 +11,8 @@ Layout (created on demand)::
       bentoml/                      BENTOML_HOME: model store and built Bentos
       reports/<dataset>/            Evidently drift reports (HTML)
       locks/<dataset>.champion.lock  serializes every move of a dataset's `champion` alias (flock)
+      predictions/<dataset>/        the served predictions: append-only Arrow files, one per worker per hour
+      feedback/<dataset>/           delayed ground truth posted to the service's /feedback, same format
       dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
       specs/                        dataset specs written by `mlops-assets spec draft` (loaded like built-in ones)
 
@@ -88,6 +90,24 @@ class MlopsHome:
     def promotion_lock(self, dataset: str) -> Path:
         """The lock file every writer of `dataset`'s champion alias holds (see training/promotion.py)."""
         return self.root / "locks" / f"{dataset}.champion.lock"
+
+    def predictions(self, dataset: str, *, create: bool = False) -> Path:
+        """The prediction log the Bento of `dataset` appends to (read by `<dataset>/prediction_log`)."""
+        return _maybe_create(self.root / "predictions" / dataset, create)
+
+    def feedback(self, dataset: str, *, create: bool = False) -> Path:
+        """Labels posted to the Bento's `/feedback` for predictions it made."""
+        return _maybe_create(self.root / "feedback" / dataset, create)
+
+    def serving_layout(self, dataset: str) -> dict[str, str]:
+        """Where a Bento of `dataset` writes, relative to the home, so the service (which does not import
+        this package) follows this layout: it is recorded in the Bento at packaging."""
+        store = self.bentoml_home  # BENTOML_HOME may point outside the home: then it is recorded as is
+        return {
+            "bentoml_home": store.relative_to(self.root).as_posix() if store.is_relative_to(self.root) else str(store),
+            "predictions": self.predictions(dataset).relative_to(self.root).as_posix(),
+            "feedback": self.feedback(dataset).relative_to(self.root).as_posix(),
+        }
 
     @staticmethod
     def shipped_file(dataset: str, name: str) -> Path:

@@ -101,7 +101,7 @@ def test_schedules_target_ingest_monitoring_and_retrain(defs):
     assert defs.resolve_schedule_def("hourly_drift_monitoring").cron_schedule == "0 * * * *"
     assert defs.resolve_schedule_def("weekly_retrain").cron_schedule == "0 3 * * 1"
     assert targets("hourly_drift_monitoring") == {
-        dg.AssetKey([d, "drift_report"]) for d in ("transactions", "wine_quality")
+        dg.AssetKey([d, s]) for d in ("transactions", "wine_quality") for s in ("prediction_log", "drift_report")
     }
     assert targets("weekly_retrain") == {
         dg.AssetKey([d, s]) for d in ("transactions", "wine_quality") for s in ("model", "drift_report", "bento")
@@ -118,9 +118,10 @@ def test_asset_graph_has_lineage_for_both_datasets(defs):
         assert parents[key("cleaned")] == {key("raw")}
         assert parents[key("features")] == {key("cleaned")}
         assert parents[key("model")] == {key("features")}
-        assert parents[key("drift_report")] == {key("cleaned"), key("model")}
+        assert parents[key("drift_report")] == {key("cleaned"), key("model"), key("prediction_log")}
         assert parents[key("bento")] == {key("model")}
         assert parents[key("performance")] == {key("cleaned"), key("model")}
+        assert parents[key("prediction_log")] == {key("bento")}
 
 
 @pytest.mark.slow  # starts a Python process with the whole stack

@@ -1,4 +1,8 @@
-"""`mlops-assets serve D [--port P]`: `bentoml serve` the Bento of D's champion, with the right store."""
+"""`mlops-assets serve D [--port P] [--workers N]`: `bentoml serve` the Bento of D's champion, with the right store.
+
+The Bento carries its model tag and contract; this command only says where the store and the home are
+(BENTOML_HOME, MLOPS_HOME: the prediction log goes under the home) and how many workers to run.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlops_assets.cli.errors import UsageError, dataset_spec
+from mlops_assets.cli.errors import UsageError, dataset_spec, positive_int
 from mlops_assets.home import MlopsHome
 
 
@@ -19,6 +23,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=3001)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--json", action="store_true", help="print what is served as one JSON line, then serve")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="worker processes (default: the Bento's, 1); each appends its own prediction log file")
     return parser
 
 
@@ -41,8 +47,10 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
         raise UsageError(f"{spec.name} has no Bento yet; build one with `mlops-assets train {spec.name}` (or by "
                          f"materializing {spec.name}/bento in the Dagster UI)")
     bentoml = Path(sys.executable).parent / "bentoml"
-    # The Bento's service reads which dataset it serves from MLOPS_DATASET when it starts.
-    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home), "MLOPS_DATASET": spec.name}
+    env = {**os.environ, "BENTOML_HOME": str(home.bentoml_home), "MLOPS_HOME": str(home.root)}
+    if args.workers:
+        # BentoML's public configuration override (the service is named like its Bento); quoted: it has dashes.
+        env["BENTOML_CONFIG_OPTIONS"] = f'services."{tag.split(":")[0]}".workers={args.workers}'
     url = f"http://{args.host}:{args.port}"
     if args.json:
         print(json.dumps({"dataset": spec.name, "bento": tag, "url": url, "predict": f"{url}/predict",

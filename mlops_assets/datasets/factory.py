@@ -19,6 +19,7 @@ from mlops_assets.stages.drift_report import build_drift_report_asset
 from mlops_assets.stages.features import build_features_asset
 from mlops_assets.stages.model import build_model_asset
 from mlops_assets.stages.performance import build_performance_asset
+from mlops_assets.stages.prediction_log import build_prediction_log_asset
 from mlops_assets.stages.raw import build_raw_asset
 
 # What `dg.define_asset_job` returns; Dagster does not export that class publicly.
@@ -63,6 +64,7 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
         build_drift_report_asset(spec),
         build_performance_asset(spec, partitions_def),
         build_bento_asset(spec),
+        build_prediction_log_asset(spec),
     ]
     keys = lambda *stages: [asset_key(spec.name, s) for s in stages]  # noqa: E731
     jobs = {
@@ -75,8 +77,9 @@ def build_dataset(spec: DatasetSpec) -> DatasetDefinitions:
             description=f"Train, register and package the {spec.name} model.",
         ),
         "monitor": dg.define_asset_job(
-            job_name(spec.name, "monitor"), selection=keys(Stage.DRIFT_REPORT),
-            description=f"Compare the newest {spec.name} batch with the champion's training data.",
+            job_name(spec.name, "monitor"), selection=keys(Stage.PREDICTION_LOG, Stage.DRIFT_REPORT),
+            description=f"Read what the {spec.name} service served, and compare its last hour (else the newest "
+            "batch) with the champion's training data.",
         ),
     }
     return DatasetDefinitions(spec, assets, partitions_def, jobs)

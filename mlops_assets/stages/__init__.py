@@ -1,6 +1,7 @@
 """The stages of every dataset's asset chain, one module each; names and asset keys are defined here only.
 
-    raw -> cleaned -> features -> model -> drift_report, performance (per partition), bento
+    raw -> cleaned -> features -> model -> drift_report <- prediction_log <- (the served Bento)
+                                      \\-> performance (per partition), bento
 """
 
 from enum import StrEnum
@@ -16,6 +17,7 @@ class Stage(StrEnum):
     DRIFT_REPORT = "drift_report"
     PERFORMANCE = "performance"
     BENTO = "bento"
+    PREDICTION_LOG = "prediction_log"
 
 
 INGEST_STAGES = (Stage.RAW, Stage.CLEANED, Stage.FEATURES, Stage.PERFORMANCE)

@@ -14,6 +14,8 @@ from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.failures import user_failures
 
 DRIFT_CHECK = "drift_within_limits"
+# `current_partition` of a report whose current window is the last hour of served predictions.
+SERVED_WINDOW = "served_last_hour"
 
 
 def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -22,7 +24,7 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        deps=[asset_key(name, Stage.CLEANED), asset_key(name, Stage.MODEL)],
+        deps=[asset_key(name, Stage.CLEANED), asset_key(name, Stage.MODEL), asset_key(name, Stage.PREDICTION_LOG)],
         group_name=name,
         kinds={"evidently", "html"},
         description=f"Evidently data drift of the newest {name} batch against the champion's training reference.",
@@ -46,6 +48,7 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             run_drift_report,
             sample_partition,
         )
+        from mlops_assets.monitoring.prediction_log import served_inputs
         from mlops_assets.training.lineage import load_lineage
         from mlops_assets.training.registry import champion, load_reference
 
@@ -53,12 +56,23 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         if version is None:
             raise dg.Failure(description=f"{name}: no champion model yet; materialize {name}/model first",
                              allow_retries=False)
-        with user_failures(f"{name}/drift_report"), warehouse.connect(read_only=True) as con:
-            partition = newest_partition(con, spec)
-            if partition is None:
-                raise dg.Failure(description=f"{name}: no cleaned data to compare; materialize {name}/cleaned first",
-                                 allow_retries=False)
-            current, current_total = sample_partition(con, spec, partition, spec.drift.sample_rows)
+        hours = spec.drift.current_window_hours
+        served = served_inputs(home.paths.predictions(name), spec, hours=hours, sample_rows=spec.drift.sample_rows)
+        window: dict = {"current_window": "newest ingested partition"}
+        if served.rows:
+            partition, current, current_total = SERVED_WINDOW, served.frame, served.rows
+            window = {"current_window": f"served inputs of the last {hours:g} hour(s)",
+                      "current_window_start": served.start.isoformat(timespec="seconds"),
+                      "current_window_end": served.end.isoformat(timespec="seconds"),
+                      "served_model_versions": dg.MetadataValue.json(served.model_versions)}
+        else:
+            with user_failures(f"{name}/drift_report"), warehouse.connect(read_only=True) as con:
+                partition = newest_partition(con, spec)
+                if partition is None:
+                    raise dg.Failure(description=f"{name}: no cleaned data and no served predictions in the last "
+                                     f"{hours:g} hour(s) to compare; materialize {name}/cleaned first",
+                                     allow_retries=False)
+                current, current_total = sample_partition(con, spec, partition, spec.drift.sample_rows)
         # The warehouse is released: the reference download and the report take seconds to minutes.
         reference = load_reference(tracking, version.run_id)
         trained_on = [p["partition"] for p in load_lineage(tracking, version.run_id).get("partitions", [])]
@@ -85,7 +99,7 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "drifted_columns": dg.MetadataValue.json(summary.drifted_columns),
                 "n_drifted_columns": len(summary.drifted_columns),
                 "columns": dg.MetadataValue.md(drifted_columns_markdown(summary)),
-                "current_window": "newest ingested partition",
+                **window,
                 "current_partition": partition,
                 "current_rows": current_total,
                 "current_sample_rows": len(current),
