@@ -58,10 +58,10 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                              allow_retries=False)
         hours = spec.drift.current_window_hours
         served = served_inputs(home.paths.predictions(name), spec, hours=hours, sample_rows=spec.drift.sample_rows)
-        window: dict = {"current_window": "newest ingested partition"}
+        window: dict = {"current_window": "newest_partition"}
         if served.rows:
             partition, current, current_total = SERVED_WINDOW, served.frame, served.rows
-            window = {"current_window": f"served inputs of the last {hours:g} hour(s)",
+            window = {"current_window": "prediction_log", "current_window_hours": hours,
                       "current_window_start": served.start.isoformat(timespec="seconds"),
                       "current_window_end": served.end.isoformat(timespec="seconds"),
                       "served_model_versions": dg.MetadataValue.json(served.model_versions)}
