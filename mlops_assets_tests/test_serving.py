@@ -123,7 +123,8 @@ def wine(platform, home, instance, tmp_path_factory):
     tag = _bento_tag(instance, "wine_quality")
     archive = bentoml.bentos.export_bento(tag, str(work / "wine.bento"))
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-           "BENTOML_HOME": str(elsewhere.bentoml_home), "BENTOML_DO_NOT_TRACK": "True"}
+           # the empty store of that other home (this process's BENTOML_HOME would point at the session's)
+           "BENTOML_HOME": str(elsewhere.root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
     subprocess.run([BENTOML, "import", archive], env=env, check=True, capture_output=True, timeout=300)
     with _bentoml_serve([tag], env, work / "serve.log", work) as url:
         served = Served(url, work / "serve.log")
