@@ -314,6 +314,9 @@ def test_every_prediction_is_logged_then_exposed_to_dagster_and_drives_drift(tx,
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(read_log(folder)) < tx.rows_answered:
         time.sleep(0.5)  # the log is written off the request path, within about a second
+    feedback = home.feedback("transactions")
+    while time.monotonic() < deadline and not (feedback.is_dir() and len(read_log(feedback))):
+        time.sleep(0.5)  # so is the feedback posted by the feedback test
     logged = read_log(folder)
     assert len(logged) == tx.rows_answered
     assert set(logged["request_id"]) == set(tx.request_ids)
