@@ -209,7 +209,11 @@ def test_backfill_of_three_transactions_days_from_the_ui_completes_and_is_listed
     page.goto(f"{ui.url}/locations/mlops_assets/jobs/transactions_ingest")
     page.get_by_role("button", name="Materialize all").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Show all partitions").click()
+    dialog.get_by_text("Partition selection").first.wait_for()
+    ui.shot(page, "backfill-dialog")
+    show_all = dialog.get_by_text("Show all partitions")
+    if show_all.count():  # only offered when the dialog opens on a recent range
+        show_all.click()
     start = dt.date(2026, 1, 1)
     days = [start + dt.timedelta(days=i) for i in range(TX_DAYS)]
     box = dialog.locator("input").first
@@ -262,3 +266,44 @@ def test_drift_report_page_shows_its_check_and_links_the_report(ui):
     page.goto(f"{ui.url}/assets/wine_quality/drift_report?view=checks")
     page.get_by_text("drift_within_limits").first.wait_for()
     ui.shot(page, "drift-report-checks")
+
+
+def test_mlflow_ui_shows_the_runs_of_a_model_materialization_and_the_champion(ui):
+    """`make mlflow-ui` on the same store: the experiment, the parent and child runs tagged with the Dagster
+    run id, and the registered model with its `champion` alias."""
+    materialization = ui.latest_materialization(["wine_quality", "model"])
+    assert materialization is not None, "run test_materialize_all_for_wine_by_clicking_completes first"
+    port = _free_port()
+    log = ui.home.root.parent / "mlflow-ui.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", ui.home.tracking_uri,
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/health", proc, log)
+        page = ui.page()
+        page.goto(f"{url}/#/models/mlops_assets.wine_quality")
+        page.get_by_text("champion").first.wait_for()
+        ui.shot(page, "mlflow-registry")
+        page.goto(f"{url}/#/experiments")
+        page.get_by_text("mlops_assets/wine_quality").first.click()
+        page.get_by_text("wine_quality-train").first.wait_for()
+        ui.shot(page, "mlflow-runs")
+        run_id = materialization["runId"]
+        runs = httpx.post(f"{url}/api/2.0/mlflow/runs/search", json={
+            "experiment_ids": [_experiment_id(url, "mlops_assets/wine_quality")],
+            "filter": f"tags.dagster_run_id = '{run_id}'"}, timeout=30).json()["runs"]
+        parents = [r for r in runs if not any(t["key"] == "mlflow.parentRunId" for t in r["data"].get("tags", []))]
+        assert len(parents) == 1 and len(runs) > len(parents)  # one parent, its candidates as children
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _experiment_id(url: str, name: str) -> str:
+    found = httpx.get(f"{url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name}, timeout=30)
+    return found.json()["experiment"]["experiment_id"]
