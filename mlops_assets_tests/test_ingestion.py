@@ -234,7 +234,9 @@ def test_cli_ingest_prints_counts_dialect_and_checks_as_json(tmp_path):
     assert (summary["rows_read"], summary["rows_cleaned"], summary["rows_quarantined"]) == (1599, 1599, 0)
     assert summary["dialect"]["delimiter"] == ";" and summary["dialect"]["encoding"] == "utf-8"
     assert summary["dialect"]["header"] is True
-    assert all(c["passed"] for c in summary["checks"].values()) and len(summary["checks"]) == 3
+    assert all(c["passed"] for c in summary["checks"].values())
+    # every gate of the ingest job is reported, including the performance check that has no champion yet
+    assert {"matches_established_contract", "rows_conserved", "performance_within_tolerance"} <= set(summary["checks"])
 
 
 @pytest.mark.slow  # starts a Python process with the whole stack
