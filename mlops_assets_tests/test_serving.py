@@ -311,8 +311,9 @@ def test_every_prediction_is_logged_then_exposed_to_dagster_and_drives_drift(tx,
 
     folder = home.predictions("transactions")
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(read_log(folder)) < tx.rows_answered:
-        time.sleep(0.5)  # the log is written off the request path, within about a second
+    while time.monotonic() < deadline and (len(read_log(folder)) < tx.rows_answered
+                                           or len(read_log(home.feedback("transactions"))) < 1):
+        time.sleep(0.5)  # both logs are written off the request path, within about a second
     logged = read_log(folder)
     assert len(logged) == tx.rows_answered
     assert set(logged["request_id"]) == set(tx.request_ids)
