@@ -21,7 +21,7 @@ MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 3001
 MLOPS_DATASET ?= transactions
 
-.PHONY: install tools system-deps demo test test-fast lint screenshots dev mlflow-ui serve validate bench clean
+.PHONY: install tools system-deps demo test test-fast lint screenshots dev mlflow-ui serve validate bench bench-serve clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ serve: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+
+# Our Bento vs FastAPI + uvicorn on the same model (needs `make demo` first, and wrk for the load: apt-get install wrk)
+bench-serve: install
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(MLOPS_HOME)
