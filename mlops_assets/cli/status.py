@@ -69,9 +69,12 @@ def champion_status(tracking: MlflowTracking, spec: DatasetSpec) -> dict[str, An
 
 
 def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.DagsterInstance) -> dict[str, Any]:
-    tracking = MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))
-    # Status must answer while a run writes: wait briefly, then report what it could not read.
-    warehouse = Warehouse(path=str(home.warehouse), lock_timeout_seconds=2)
+    from mlops_assets.definitions import resources_for
+    from mlops_assets.home import current_profile
+
+    # The profile's own resources; the warehouse answers while runs write (each read is one snapshot).
+    resources = resources_for(current_profile(), home)
+    tracking, warehouse = resources["tracking"], resources["warehouse"]
     datasets: dict[str, Any] = {}
     for spec in specs.values():
         assets = {str(stage): _latest(instance, spec, stage) for stage in Stage}
@@ -88,9 +91,9 @@ def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.
         }
     return {
         "mlops_home": str(home.root),
-        "tracking_uri": home.tracking_uri,
+        "tracking_uri": tracking.tracking_uri,
         "dagster_home": str(home.dagster_home),
-        "warehouse": str(home.warehouse),
+        "warehouse": warehouse.describe(),
         "datasets": datasets,
     }
 

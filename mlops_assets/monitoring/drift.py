@@ -49,8 +49,9 @@ def sample_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitio
     """A seeded sample of one cleaned partition's feature columns, and the partition's row count."""
     cols = ", ".join(q(c.name) for c in spec.feature_columns)
     total = con.execute(f"SELECT count(*) FROM {table(spec, 'cleaned')} WHERE _partition = ?", [partition]).fetchone()[0]
+    # Filter, then sample: `USING SAMPLE` on a filtered table samples the whole table first.
     frame = con.execute(
-        f"SELECT {cols} FROM {table(spec, 'cleaned')} WHERE _partition = ? "
+        f"SELECT * FROM (SELECT {cols} FROM {table(spec, 'cleaned')} WHERE _partition = ?) "
         f"USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({SAMPLE_SEED})",
         [partition],
     ).df()

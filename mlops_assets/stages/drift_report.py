@@ -6,7 +6,8 @@ import datetime as dt
 import dagster as dg
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
+from mlops_assets.home import MlopsHome
+from mlops_assets.resources import FileStorage, MlflowTracking, Warehouse
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.failures import user_failures
 
@@ -22,9 +23,8 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         description=f"Evidently data drift of the newest {name} batch against the champion's training reference.",
     )
     def drift_report(
-        context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking, home: HomeResource
+        context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking, storage: FileStorage
     ) -> dg.MaterializeResult:
-        from mlops_assets.files import sweep_temporaries
         from mlops_assets.monitoring.drift import is_severe, newest_partition, run_drift_report, sample_partition
         from mlops_assets.training.registry import champion, load_reference
 
@@ -40,10 +40,11 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             current, current_total = sample_partition(con, spec, partition, spec.drift.sample_rows)
         reference = load_reference(tracking, version.run_id)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        key = MlopsHome.report_key(name, f"drift_{partition.replace('/', '_')}_{stamp}.html")
         with user_failures(f"{name}/drift_report"):
-            sweep_temporaries(home.paths.reports(name))
-            html = home.paths.reports(name, create=True) / f"drift_{partition.replace('/', '_')}_{stamp}.html"
-            summary = run_drift_report(spec, current, reference, html)
+            storage.sweep_temporaries(MlopsHome.reports_prefix(name))
+            with storage.writing(key) as html:
+                summary = run_drift_report(spec, current, reference, html)
         severe = is_severe(spec, summary.drift_share)
         context.log.info(f"{name}: drift share {summary.drift_share:.2f} ({'severe' if severe else 'ok'}), "
                          f"drifted {summary.drifted_columns}")
@@ -60,7 +61,7 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "current_sample_rows": len(current),
                 "reference_sample_rows": len(reference),
                 "reference_model_version": str(version.version),
-                "report": dg.MetadataValue.path(str(html)),
+                "report": dg.MetadataValue.path(storage.uri(key)),
                 "column_scores": dg.MetadataValue.json(summary.column_scores),
             }
         )

@@ -19,11 +19,12 @@ import duckdb
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.home import REPO_DIR
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.tables import table
+from mlops_assets.tables import snapshot_id, table
 
 LINEAGE_ARTIFACT = "lineage/lineage.json"
 CODE_VERSION_TAG = "mlops.code_version"
 SPEC_HASH_TAG = "mlops.spec_hash"
+SNAPSHOT_TAG = "mlops.lake_snapshot"
 
 
 @cache
@@ -70,7 +71,12 @@ def training_files(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions
 def build_lineage(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions: list[str], *, dagster_run_id: str | None = None
 ) -> dict[str, Any]:
+    """What trained the model. `snapshot_id` is the warehouse snapshot the connection read (it reads one
+    snapshot for its whole transaction), so the exact training tables can be read back later with
+    `... AT (VERSION => snapshot_id)`; it is left out where the warehouse has no snapshots."""
+    snapshot = snapshot_id(con)
     return {
+        **({"snapshot_id": snapshot} if snapshot is not None else {}),
         "dataset": spec.name,
         "registered_model": spec.registered_model_name,
         "dagster_run_id": dagster_run_id,
@@ -86,7 +92,8 @@ def log_lineage(lineage: dict[str, Any]) -> None:
     import mlflow
 
     mlflow.log_dict(lineage, LINEAGE_ARTIFACT)
-    mlflow.set_tags({CODE_VERSION_TAG: lineage["code_version"], SPEC_HASH_TAG: lineage["spec_hash"]})
+    mlflow.set_tags({CODE_VERSION_TAG: lineage["code_version"], SPEC_HASH_TAG: lineage["spec_hash"],
+                     **({SNAPSHOT_TAG: str(lineage["snapshot_id"])} if "snapshot_id" in lineage else {})})
 
 
 def load_lineage(tracking: MlflowTracking, run_id: str) -> dict[str, Any]:

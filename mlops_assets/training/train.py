@@ -172,8 +172,9 @@ def train_and_register(
     ).df()
     feature_cols = feature_names(spec, features.columns)
     cleaned_cols = ", ".join(q(c) for c in spec.input_columns)
+    # Filter, then sample: `USING SAMPLE` on a filtered table samples the whole table first.
     reference = con.execute(
-        f"SELECT {cleaned_cols} FROM {table(spec, 'cleaned')} WHERE _partition IN ({placeholders}) "
+        f"SELECT * FROM (SELECT {cleaned_cols} FROM {table(spec, 'cleaned')} WHERE _partition IN ({placeholders})) "
         f"USING SAMPLE reservoir({spec.drift.sample_rows} ROWS) REPEATABLE (17)",
         partitions,
     ).df()
