@@ -89,6 +89,7 @@ storage:
       db_name: {{env: MLOPS_PG_DB}}
       username: {{env: MLOPS_PG_USER}}
       password: {{env: MLOPS_PG_PASSWORD}}
+      scheme: postgresql+psycopg2   # dagster-postgres speaks psycopg2 (SQLAlchemy 2.1 defaults to psycopg 3)
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator

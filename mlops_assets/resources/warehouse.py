@@ -36,6 +36,10 @@ LAKE = "lake"
 """The catalog name the lake is attached under (every connection's default catalog)."""
 
 
+LAKE_METADATA_SCHEMA = "mlops_lake"
+"""The PostgreSQL schema holding the lake's catalog tables (ducklake_*)."""
+
+
 class WarehouseBusy(RuntimeError):
     """Commits kept colliding with other writers for longer than we were willing to retry."""
 
@@ -86,6 +90,10 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
     def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         """Before the first ATTACH in a process: secrets, catalog files."""
+
+    def attach_options(self) -> str:
+        """ATTACH options besides DATA_PATH."""
+        return ""
 
     def describe(self) -> str:
         return f"DuckLake {self.catalog_uri(redacted=True)} (data {self.data_uri()})"
@@ -167,7 +175,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
         import random
         import time
 
-        sql = f"ATTACH {_literal(self.catalog_uri())} AS {LAKE} (DATA_PATH {_literal(self.data_uri())})"
+        sql = f"ATTACH {_literal(self.catalog_uri())} AS {LAKE} (DATA_PATH {_literal(self.data_uri())}{self.attach_options()})"
         for attempt in range(6):
             try:
                 database.execute(sql)
@@ -242,6 +250,10 @@ class CloudWarehouse(Warehouse):
 
     def data_uri(self) -> str:
         return self.data_path.rstrip("/") + "/"
+
+    def attach_options(self) -> str:
+        # Its own schema: the database may also hold Dagster's instance tables.
+        return f", METADATA_SCHEMA {_literal(LAKE_METADATA_SCHEMA)}"
 
     def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         """An S3 secret for DuckDB from boto3's credential chain (DuckDB's own chain needs the `aws`
