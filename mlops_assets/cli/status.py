@@ -72,9 +72,16 @@ def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.
     from mlops_assets.definitions import resources_for
     from mlops_assets.home import current_profile
 
-    # The profile's own resources; the warehouse answers while runs write (each read is one snapshot).
-    resources = resources_for(current_profile(), home)
-    tracking, warehouse = resources["tracking"], resources["warehouse"]
+    # The profile's own resources (settings from the environment resolved by Dagster); the warehouse answers
+    # while runs write, each read being one snapshot.
+    with dg.build_resources(resources_for(current_profile(), home)) as resources:
+        return _collect(home, specs, instance, resources.tracking, resources.warehouse)
+
+
+def _collect(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.DagsterInstance, tracking: MlflowTracking,
+             warehouse: Warehouse) -> dict[str, Any]:
+    import re
+
     datasets: dict[str, Any] = {}
     for spec in specs.values():
         assets = {str(stage): _latest(instance, spec, stage) for stage in Stage}
@@ -91,7 +98,7 @@ def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.
         }
     return {
         "mlops_home": str(home.root),
-        "tracking_uri": tracking.tracking_uri,
+        "tracking_uri": re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", tracking.tracking_uri),
         "dagster_home": str(home.dagster_home),
         "warehouse": warehouse.describe(),
         "datasets": datasets,
