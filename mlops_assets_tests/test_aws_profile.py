@@ -216,3 +216,16 @@ def test_drift_report_written_to_s3_and_bento_built(cloud, materialized):
     assert f"s3://{BUCKET}/{PREFIX}/reports/wine_quality/" in metadata
     bentos = list((cloud["home"] / "bentoml" / "bentos").glob("mlops-wine-quality-service/*"))
     assert bentos, "the bento asset built no Bento"
+
+
+def test_status_in_the_aws_profile_answers_from_the_cloud_without_printing_secrets(cloud, materialized):
+    done = subprocess.run([sys.executable, "-m", "mlops_assets.cli", "status", "--json"], env=cloud["env"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = json.loads(done.stdout)
+    wine = status["datasets"]["wine_quality"]
+    assert wine["champion"]["model_uri"] == "models:/mlops_assets.wine_quality@champion"
+    assert wine["drift_report"].startswith(f"s3://{BUCKET}/{PREFIX}/reports/wine_quality/")
+    assert len(wine["serve_example"]["records"]) == 2
+    assert "postgres" in status["warehouse"] and f"s3://{BUCKET}/{PREFIX}/lake/" in status["warehouse"]
+    assert cloud["pg"].password not in done.stdout
