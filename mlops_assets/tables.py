@@ -127,16 +127,27 @@ class _CommitAttempts:
             yield CommitAttempt(self)
 
 
-def commit_attempts(what: str, timeout: float = COMMIT_RETRY_SECONDS) -> Iterator[CommitAttempt]:
-    """Retry a transaction that collides with other writers, with backoff, until `timeout` seconds:
+COMMIT_TIMEOUT_VARIABLE = "mlops_commit_timeout_seconds"
+"""Set on each connection by `Warehouse.connect()` from `Warehouse.commit_timeout_seconds`."""
 
-        for attempt in commit_attempts("wine_quality.cleaned"):
+
+def commit_attempts(con: duckdb.DuckDBPyConnection, what: str, timeout: float | None = None) -> Iterator[CommitAttempt]:
+    """Retry a transaction that collides with other writers, with backoff, until `timeout` seconds (default:
+    the warehouse's `commit_timeout_seconds`):
+
+        for attempt in commit_attempts(con, "wine_quality.cleaned"):
             with attempt, transaction(con):
                 ...
 
     The block must be safe to run again (it reads what it needs inside the transaction). After the
     deadline, WarehouseBusy names `what` and says what to do; any other error surfaces at once.
     """
+    if timeout is None:
+        try:
+            configured = con.execute(f"SELECT getvariable('{COMMIT_TIMEOUT_VARIABLE}')").fetchone()[0]
+        except duckdb.Error:
+            configured = None
+        timeout = float(configured) if configured is not None else COMMIT_RETRY_SECONDS
     return iter(_CommitAttempts(what, timeout))
 
 
@@ -193,7 +204,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     wanted = table_columns(spec)
     missing = [name for name in wanted if name not in existing_tables(con, spec)]
     if missing:
-        for attempt in commit_attempts(f"creating the tables of {spec.name}"):
+        for attempt in commit_attempts(con, f"creating the tables of {spec.name}"):
             with attempt, transaction(con):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(spec.name)}")
                 present = existing_tables(con, spec)

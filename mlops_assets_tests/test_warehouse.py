@@ -43,7 +43,7 @@ def _catalog_held(path: str, seconds: float) -> Iterator[None]:
 
 def _write(con, rows: int, timeout: float) -> int:
     tries = 0
-    for attempt in commit_attempts("ds.t [p1]", timeout=timeout):
+    for attempt in commit_attempts(con, "ds.t [p1]", timeout=timeout):
         tries += 1
         with attempt, transaction(con):
             con.execute("DELETE FROM ds.t WHERE _partition = 'p1'")

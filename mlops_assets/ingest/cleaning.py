@@ -241,7 +241,7 @@ def _check_and_publish(
         for temp in (duplicates, failing):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
     columns = ", ".join(typed_column(c) for c in spec.columns)
-    for attempt in commit_attempts(f"{spec.name}.cleaned [{partition}]"):
+    for attempt in commit_attempts(con, f"{spec.name}.cleaned [{partition}]"):
         with attempt, transaction(con):
             con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ?", [partition])
             con.execute(f"INSERT INTO {table(spec, 'quarantine')} SELECT * FROM temp.{QUARANTINED}")

@@ -187,7 +187,7 @@ def register_file(
     previous = con.execute(
         f"SELECT content_hash FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
     ).fetchone()
-    for attempt in commit_attempts(f"{spec.name}.ingestion_contracts [{partition}]"):
+    for attempt in commit_attempts(con, f"{spec.name}.ingestion_contracts [{partition}]"):
         with attempt, transaction(con):
             version, archived = _record_version(con, spec, partition, path, content_hash, size, archive, now)
             con.execute(f"DELETE FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition])

@@ -28,7 +28,8 @@ from urllib.parse import urlparse
 import dagster as dg
 import duckdb
 from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr
+
+from mlops_assets.tables import COMMIT_TIMEOUT_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ class Warehouse(dg.ConfigurableResource, ABC):
     temp_directory: str | None = None
     commit_timeout_seconds: float = 300.0
 
-    _key: tuple | None = PrivateAttr(default=None)
-
     # ----------------------------------------------------------------- what a profile provides
 
     @abstractmethod
@@ -111,6 +110,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
         con = self._database().cursor()
         try:
             con.execute(f"USE {LAKE}")
+            con.execute(f"SET VARIABLE {COMMIT_TIMEOUT_VARIABLE} = {float(self.commit_timeout_seconds)}")
             if read_only:
                 con.execute("BEGIN TRANSACTION")
             yield con

@@ -87,7 +87,7 @@ def build_features_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, 
     target = table(spec, "features")
     con.register("_features_frame", frame)
     try:
-        for attempt in commit_attempts(f"{spec.name}.features [{partition}]"):
+        for attempt in commit_attempts(con, f"{spec.name}.features [{partition}]"):
             with attempt, transaction(con):
                 con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM _features_frame LIMIT 0")
                 existing = [r[0] for r in con.execute(f"DESCRIBE {target}").fetchall()]
