@@ -202,11 +202,11 @@ def floor(model_tag: str, records: list[dict], batch: list[dict], seconds: float
 
 def example_rows(home, spec, n: int) -> list[dict]:
     """`n` real cleaned rows (input columns only), repeated if the warehouse holds fewer."""
-    from mlops_assets.resources import Warehouse
+    from mlops_assets.definitions import local_resources
     from mlops_assets.tables import q, table
 
     columns = [c.name for c in spec.feature_columns]
-    with Warehouse(path=str(home.warehouse), lock_timeout_seconds=60).connect(read_only=True) as con:
+    with local_resources(home)["warehouse"].connect(read_only=True) as con:
         frame = con.execute(f"SELECT {', '.join(q(c) for c in columns)} FROM {table(spec, 'cleaned')} "
                             f"USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (7)").df()
     rows = json.loads(frame.to_json(orient="records"))

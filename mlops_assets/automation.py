@@ -7,7 +7,8 @@ import json
 import dagster as dg
 
 from mlops_assets.datasets.factory import DatasetDefinitions
-from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
+from mlops_assets.home import MlopsHome
+from mlops_assets.resources import FileStorage, MlflowTracking, Warehouse
 from mlops_assets.stages import RETRAIN_STAGES, Stage
 
 
@@ -172,36 +173,37 @@ def landing_sensor(dataset: DatasetDefinitions) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Register and ingest CSV files dropped in landing/{spec.name}/.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, home: HomeResource) -> dg.SensorResult:
+    def _sensor(context: dg.SensorEvaluationContext, storage: FileStorage) -> dg.SensorResult:
         import time
 
         from mlops_assets.ingest.landing import file_digest
 
         cursor: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
-        landing = home.paths.landing(spec.name, create=True)
+        prefix = MlopsHome.landing_prefix(spec.name)
+        landing = storage.uri(prefix)
         now = time.time()
         new_keys, requests, waiting = [], [], []
-        for path in sorted(landing.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or not path.name.lower().endswith(LANDING_SUFFIXES):
+        for stored in storage.list(prefix):
+            if stored.name.startswith(".") or not stored.name.lower().endswith(LANDING_SUFFIXES):
                 continue
-            stat = path.stat()
-            if now - stat.st_mtime < SETTLE_SECONDS:
-                waiting.append(path.name)
+            if now - stored.modified_ns / 1e9 < SETTLE_SECONDS:
+                waiting.append(stored.name)
                 continue
-            seen = cursor.get(path.name)
-            if seen and seen["size"] == stat.st_size and seen["mtime_ns"] == stat.st_mtime_ns:
+            seen = cursor.get(stored.name)
+            if seen and seen["size"] == stored.size and seen["mtime_ns"] == stored.modified_ns:
                 continue
-            digest = file_digest(path)
-            cursor[path.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": digest}
-            known = seen["hash"] if seen else _last_ingested_hash(context.instance, dataset.key(Stage.RAW), path.name)
+            with storage.local_copy(storage.uri(stored.key)) as local:
+                digest = file_digest(local)
+            cursor[stored.name] = {"size": stored.size, "mtime_ns": stored.modified_ns, "hash": digest}
+            known = seen["hash"] if seen else _last_ingested_hash(context.instance, dataset.key(Stage.RAW), stored.name)
             if known == digest:
                 continue  # touched, re-dropped with identical content, or already ingested (CLI, demo)
-            if not context.instance.has_dynamic_partition(partitions.name, path.name) and path.name not in new_keys:
-                new_keys.append(path.name)
+            if not context.instance.has_dynamic_partition(partitions.name, stored.name) and stored.name not in new_keys:
+                new_keys.append(stored.name)
             requests.append(
                 dg.RunRequest(
-                    partition_key=path.name,
-                    run_key=f"{path.name}:{digest}",
+                    partition_key=stored.name,
+                    run_key=f"{stored.name}:{digest}",
                     tags={"mlops/content_hash": digest, "mlops/change": "changed" if known else "new"},
                 )
             )

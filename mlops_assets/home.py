@@ -5,7 +5,9 @@ Layout (created on demand)::
     $MLOPS_HOME/
       landing/<dataset>/            CSV files waiting to be ingested (generator output, file drops)
       archive/<dataset>/<partition>/ every version of every dropped file, named by content hash
-      warehouse.duckdb              cleaned, features and quarantine tables, one schema per dataset
+      lake/catalog.sqlite           the warehouse's DuckLake catalog (tables, snapshots), one schema per dataset
+      lake/data/                    the warehouse's data: Parquet files per table and partition
+      tmp/                          DuckDB spill space and downloaded copies (safe to delete between runs)
       mlflow/mlflow.db              MLflow tracking + registry (SQLite)
       mlflow/artifacts/             MLflow artifacts (models, training references)
       bentoml/                      BENTOML_HOME: model store and built Bentos
@@ -16,7 +18,9 @@ Layout (created on demand)::
       dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
       specs/                        dataset specs written by `mlops-assets spec draft` (loaded like built-in ones)
 
-Files shipped with the package (dataset specs' seed files) are read from `shipped_file()`.
+Files shipped with the package (dataset specs' seed files) are read from `shipped_file()`. Landing,
+archive and report files are also named by keys (`landing_key()`, ...) relative to the root, so the
+cloud profile stores the same layout under an S3 prefix.
 """
 
 from __future__ import annotations
@@ -64,6 +68,50 @@ run_monitoring:
 """
 
 
+PROFILE_ENV = "MLOPS_PROFILE"
+PROFILE_NAMES = ("local", "aws")
+
+
+def current_profile() -> str:
+    """The deployment profile, decided here only: `MLOPS_PROFILE` (`local` by default, or `aws`)."""
+    profile = os.environ.get(PROFILE_ENV, "local").strip() or "local"
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"{PROFILE_ENV}={profile!r} is not one of {list(PROFILE_NAMES)}")
+    return profile
+
+
+# The `aws` profile keeps runs, events and schedules in PostgreSQL (the same MLOPS_PG_* settings as the
+# warehouse catalog; the lake's tables live in their own schema). Runs launch as local processes here;
+# a deployment on ECS uses its own dagster.yaml with the EcsRunLauncher (see terraform/).
+CLOUD_INSTANCE_CONFIG = f"""{INSTANCE_CONFIG_MARKER} rewritten on upgrade; delete this line to keep your own edits)
+# Profile `aws`: instance storage in PostgreSQL, settings from the environment (no secrets in this file).
+telemetry:
+  enabled: false
+nux:
+  enabled: false  # no community sign-up dialog over the asset graph
+storage:
+  postgres:
+    postgres_db:
+      hostname: {{env: MLOPS_PG_HOST}}
+      port: {{env: MLOPS_PG_PORT}}
+      db_name: {{env: MLOPS_PG_DB}}
+      username: {{env: MLOPS_PG_USER}}
+      password: {{env: MLOPS_PG_PASSWORD}}
+      scheme: postgresql+psycopg2   # dagster-postgres speaks psycopg2 (SQLAlchemy 2.1 defaults to psycopg 3)
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 8
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
+"""
+
+
 @dataclass(frozen=True)
 class MlopsHome:
     """Paths under one MLOPS_HOME: pure path arithmetic, no I/O until `ensure()` (or `create=True`)."""
@@ -74,18 +122,63 @@ class MlopsHome:
     def from_env(cls) -> MlopsHome:
         return cls(default_home_root())
 
+    # Keys: where each file lives relative to the root, the same locally and in object storage
+    # (`resources.storage` maps a key to a path under MLOPS_HOME or to s3://bucket/prefix/<key>).
+
+    @staticmethod
+    def landing_prefix(dataset: str) -> str:
+        return f"landing/{dataset}"
+
+    @staticmethod
+    def landing_key(dataset: str, partition: str, *, daily: bool) -> str:
+        """Daily data lands as `<dataset>_<YYYY-MM-DD>.csv`; a dropped file is its own partition key."""
+        return f"landing/{dataset}/" + (f"{dataset}_{partition}.csv" if daily else partition)
+
+    @staticmethod
+    def archive_prefix(dataset: str) -> str:
+        return f"archive/{dataset}"
+
+    @staticmethod
+    def archive_name(source_name: str, content_hash: str) -> str:
+        """`<first 16 hex of the hash><suffix of the source>`, keeping a compressed `.csv.gz` whole."""
+        source = Path(source_name)
+        suffix = "".join(source.suffixes[-2:]) if source.suffix.lower() == ".gz" else source.suffix
+        return f"{content_hash.split(':')[-1][:16]}{suffix}"
+
+    @staticmethod
+    def archive_key(dataset: str, partition: str, content_hash: str, source_name: str) -> str:
+        """`archive/<dataset>/<partition>/<archive_name>`: one copy per distinct content."""
+        return f"archive/{dataset}/{partition}/{MlopsHome.archive_name(source_name, content_hash)}"
+
+    @staticmethod
+    def is_archive_key(location: str) -> bool:
+        """Is `location` (a key, path or URI) a copy in the archive (`.../archive/<dataset>/<partition>/<file>`)?"""
+        parts = location.replace("\\", "/").split("/")
+        return len(parts) >= 4 and parts[-4] == "archive"
+
+    @staticmethod
+    def reports_prefix(dataset: str) -> str:
+        return f"reports/{dataset}"
+
+    @staticmethod
+    def report_key(dataset: str, name: str) -> str:
+        return f"reports/{dataset}/{name}"
+
+    def path(self, key: str) -> Path:
+        """The local path of `key` under this home."""
+        return self.root / key
+
     def landing(self, dataset: str, *, create: bool = False) -> Path:
-        return _maybe_create(self.root / "landing" / dataset, create)
+        return _maybe_create(self.path(self.landing_prefix(dataset)), create)
 
     def landing_file(self, dataset: str, partition: str, *, daily: bool) -> Path:
-        """Daily data lands as `<dataset>_<YYYY-MM-DD>.csv`; a dropped file is its own partition key."""
-        return self.landing(dataset) / (f"{dataset}_{partition}.csv" if daily else partition)
+        return self.path(self.landing_key(dataset, partition, daily=daily))
 
     def archive(self, dataset: str, *, create: bool = False) -> Path:
-        return _maybe_create(self.root / "archive" / dataset, create)
+        return _maybe_create(self.path(self.archive_prefix(dataset)), create)
 
     def reports(self, dataset: str, *, create: bool = False) -> Path:
-        return _maybe_create(self.root / "reports" / dataset, create)
+        return _maybe_create(self.path(self.reports_prefix(dataset)), create)
 
     def promotion_lock(self, dataset: str) -> Path:
         """The lock file every writer of `dataset`'s champion alias holds (see training/promotion.py)."""
@@ -115,8 +208,28 @@ class MlopsHome:
         return SHIPPED_DATA_DIR / dataset / name
 
     @property
+    def lake_dir(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def lake_catalog(self) -> Path:
+        """The local DuckLake catalog (SQLite)."""
+        return self.lake_dir / "catalog.sqlite"
+
+    @property
+    def lake_data(self) -> Path:
+        """The local DuckLake data files (Parquet, a folder per schema and table)."""
+        return self.lake_dir / "data"
+
+    @property
+    def scratch(self) -> Path:
+        """Room for DuckDB to spill to and for downloaded copies: never read back across runs."""
+        return self.root / "tmp"
+
+    @property
     def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        """The warehouse as a person would point at it: its catalog."""
+        return self.lake_catalog
 
     @property
     def mlflow_dir(self) -> Path:
@@ -144,10 +257,11 @@ class MlopsHome:
     def specs_dir(self) -> Path:
         return self.root / "specs"
 
-    def ensure(self) -> MlopsHome:
+    def ensure(self, profile: str | None = None) -> MlopsHome:
+        """Create the folders and the Dagster instance config of `profile` (default: `current_profile()`)."""
         for path in (self.root, self.mlflow_dir, self.artifact_root, self.bentoml_home):
             path.mkdir(parents=True, exist_ok=True)
-        ensure_dagster_home(self.dagster_home)
+        ensure_dagster_home(self.dagster_home, profile)
         return self
 
     def export_env(self) -> None:
@@ -170,20 +284,21 @@ class MlopsHome:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # the CLI prints its own summary
 
 
-def ensure_dagster_home(path: Path) -> Path:
-    """Create a Dagster instance directory with the project's `dagster.yaml`.
+def ensure_dagster_home(path: Path, profile: str | None = None) -> Path:
+    """Create a Dagster instance directory with the `dagster.yaml` of `profile` (default: `current_profile()`).
 
     The file is ours to keep up to date (it carries a marker line); one a person has taken over
     (marker removed) or written before is left alone.
     """
+    wanted = CLOUD_INSTANCE_CONFIG if (profile or current_profile()) == "aws" else INSTANCE_CONFIG
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     current = config.read_text() if config.exists() else None
-    if current is None or (current != INSTANCE_CONFIG and current.startswith(INSTANCE_CONFIG_MARKER)):
+    if current is None or (current != wanted and current.startswith(INSTANCE_CONFIG_MARKER)):
         from mlops_assets.files import atomic_path
 
         with atomic_path(config) as temporary:
-            temporary.write_text(INSTANCE_CONFIG)
+            temporary.write_text(wanted)
     return path
 
 

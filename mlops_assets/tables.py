@@ -1,7 +1,11 @@
-"""Names and DDL of the warehouse tables, in one place so every stage and the CLI agree.
+"""Names and DDL of the warehouse tables, in one place so every stage and the CLI agree; and how to commit.
+
+The warehouse is a DuckLake that many runs write at once: a partition is replaced by a delete and an
+insert in one transaction, and a commit that collides with another writer's is retried
+(`commit_attempts`). The same SQL runs on a SQLite or a PostgreSQL catalog.
 
 Per dataset schema `<dataset>` (the raw layer is the registered landing files themselves):
-  cleaned               typed, validated rows: a view over one table per partition (cleaned__<partition>)
+  cleaned               typed, validated rows of every partition (stored partitioned by `_partition`)
   cleaned_partitions    which partitions `cleaned` holds, and when each was published
   features              model-ready rows (the feature transformer's output + target + key)
   quarantine            rows that could not be kept: file, line, column, reason, the raw record
@@ -12,11 +16,16 @@ Per dataset schema `<dataset>` (the raw layer is the registered landing files th
 from __future__ import annotations
 
 import contextlib
+import logging
+import random
+import time
 from collections.abc import Iterator
 
 import duckdb
 
 from mlops_assets.datasets.spec import ColumnSpec, DatasetSpec
+
+log = logging.getLogger(__name__)
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -60,6 +69,104 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
+# Errors that mean "another writer committed first": the work is sound and is simply done again on
+# the new snapshot. SQLite catalogs refuse a second concurrent writer ("database is locked"); DuckLake
+# refuses a commit whose changes conflict with one made since the transaction began.
+RETRYABLE_COMMIT_ERRORS = ("database is locked", "database table is locked", "Transaction conflict",
+                           "could not serialize access", "deadlock detected")
+COMMIT_RETRY_SECONDS = 300.0
+
+
+def is_retryable(error: BaseException) -> bool:
+    return isinstance(error, duckdb.Error) and any(m in str(error) for m in RETRYABLE_COMMIT_ERRORS)
+
+
+class CommitAttempt:
+    """One try of a transaction; swallows a collision with another writer so the caller's loop tries again."""
+
+    def __init__(self, owner: _CommitAttempts) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> CommitAttempt:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None:
+            self._owner.done = True
+            return False
+        return self._owner.should_retry(error)
+
+
+class _CommitAttempts:
+    def __init__(self, what: str, timeout: float) -> None:
+        self.what, self.timeout, self.done = what, timeout, False
+        self.started = time.monotonic()
+        self.delay, self.collisions = 0.05, 0
+
+    def should_retry(self, error: BaseException) -> bool:
+        from mlops_assets.resources.warehouse import WarehouseBusy
+
+        if not is_retryable(error):
+            return False
+        self.collisions += 1
+        waited = time.monotonic() - self.started
+        if waited + self.delay > self.timeout:
+            raise WarehouseBusy(
+                f"{self.what}: the commit collided with other writers {self.collisions} times in {waited:.0f}s "
+                f"({' '.join(str(error).split())[:200]}); nothing was written. Re-run when fewer runs write at "
+                "once, or raise Warehouse.commit_timeout_seconds"
+            ) from error
+        log.info("%s: commit collided with another writer (%s); retrying in %.2fs", self.what,
+                 " ".join(str(error).split())[:120], self.delay)
+        time.sleep(self.delay * (1 + random.random()))
+        self.delay = min(self.delay * 2, 5.0)
+        return True
+
+    def __iter__(self) -> Iterator[CommitAttempt]:
+        while not self.done:
+            yield CommitAttempt(self)
+
+
+COMMIT_TIMEOUT_VARIABLE = "mlops_commit_timeout_seconds"
+"""Set on each connection by `Warehouse.connect()` from `Warehouse.commit_timeout_seconds`."""
+
+
+def commit_attempts(con: duckdb.DuckDBPyConnection, what: str, timeout: float | None = None) -> Iterator[CommitAttempt]:
+    """Retry a transaction that collides with other writers, with backoff, until `timeout` seconds (default:
+    the warehouse's `commit_timeout_seconds`):
+
+        for attempt in commit_attempts(con, "wine_quality.cleaned"):
+            with attempt, transaction(con):
+                ...
+
+    The block must be safe to run again (it reads what it needs inside the transaction). After the
+    deadline, WarehouseBusy names `what` and says what to do; any other error surfaces at once.
+    """
+    if timeout is None:
+        try:
+            configured = con.execute(f"SELECT getvariable('{COMMIT_TIMEOUT_VARIABLE}')").fetchone()[0]
+        except duckdb.Error:
+            configured = None
+        timeout = float(configured) if configured is not None else COMMIT_RETRY_SECONDS
+    return iter(_CommitAttempts(what, timeout))
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Does this connection write to a DuckLake? (A plain DuckDB database, e.g. the in-memory one a spec
+    draft dry-runs in, has no table partitioning and no snapshots.)"""
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row) and row[0] == "ducklake"
+
+
+def snapshot_id(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The lake snapshot this connection reads (its transaction's), or None where the database has none."""
+    try:
+        row = con.execute("SELECT id FROM current_snapshot()").fetchone()
+    except duckdb.Error:
+        return None
+    return int(row[0]) if row else None
+
+
 def q(identifier: str) -> str:
     """Quote an identifier for DuckDB."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -73,65 +180,74 @@ def sql_type(column: ColumnSpec) -> str:
     return SQL_TYPES[column.type]
 
 
+CLEANED_META_COLUMNS = (("_partition", "VARCHAR"), ("_source_file", "VARCHAR"), ("_source_line", "BIGINT"),
+                        ("_ingested_at", "TIMESTAMP"))
+# Tables whose rows are replaced a partition at a time: DuckLake keeps each partition in its own files,
+# so replacing one drops whole files instead of writing delete markers over shared ones.
+PARTITIONED_TABLES = ("cleaned", "quarantine")
+
+
+class TableMismatch(LookupError):
+    """A stored table no longer has the columns the spec describes; the message says what to do."""
+
+
+def table_columns(spec: DatasetSpec) -> dict[str, str]:
+    """Column definitions of every bookkeeping table and of `cleaned`, by table name."""
+    cleaned = [(c.name, sql_type(c)) for c in spec.columns] + list(CLEANED_META_COLUMNS)
+    return {
+        "cleaned": ", ".join(f"{q(n)} {t}" for n, t in cleaned),
+        "cleaned_partitions": "_partition VARCHAR, cleaned_at TIMESTAMP",
+        "quarantine": "_partition VARCHAR, stage VARCHAR, source_file VARCHAR, line BIGINT, column_name VARCHAR, "
+        "reason VARCHAR, record VARCHAR, quarantined_at TIMESTAMP",
+        "ingestion_contracts": "_partition VARCHAR, source_file VARCHAR, source_path VARCHAR, content_hash VARCHAR, "
+        "size_bytes BIGINT, contract JSON, column_names JSON, rows_read BIGINT, ingested_at TIMESTAMP",
+        "file_versions": "_partition VARCHAR, content_hash VARCHAR, size_bytes BIGINT, first_ingested_at TIMESTAMP, "
+        "archived_copy VARCHAR",
+    }
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
-    """Create the dataset's schema and bookkeeping tables if missing (idempotent)."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(spec.name)}")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {table(spec, 'cleaned_partitions')} (_partition VARCHAR, cleaned_at TIMESTAMP)"
-    )
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {table(spec, 'quarantine')} (_partition VARCHAR, stage VARCHAR, "
-        "source_file VARCHAR, line BIGINT, column_name VARCHAR, reason VARCHAR, record VARCHAR, "
-        "quarantined_at TIMESTAMP)"
-    )
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {table(spec, 'ingestion_contracts')} (_partition VARCHAR, "
-        "source_file VARCHAR, source_path VARCHAR, content_hash VARCHAR, size_bytes BIGINT, contract JSON, "
-        "column_names JSON, rows_read BIGINT, ingested_at TIMESTAMP)"
-    )
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {table(spec, 'file_versions')} (_partition VARCHAR, content_hash VARCHAR, "
-        "size_bytes BIGINT, first_ingested_at TIMESTAMP, archived_copy VARCHAR)"
-    )
-    ensure_cleaned_view(con, spec)
+    """Create the dataset's schema and tables if missing (idempotent; safe when many runs start at once)."""
+    wanted = table_columns(spec)
+    missing = [name for name in wanted if name not in existing_tables(con, spec)]
+    lake = is_lake(con)
+    if missing:
+        for attempt in commit_attempts(con, f"creating the tables of {spec.name}"):
+            with attempt, transaction(con):
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(spec.name)}")
+                present = existing_tables(con, spec)
+                for name in missing:
+                    if name not in present:
+                        con.execute(f"CREATE TABLE {table(spec, name)} ({wanted[name]})")
+                        if lake and name in PARTITIONED_TABLES:
+                            con.execute(f"ALTER TABLE {table(spec, name)} SET PARTITIONED BY (_partition)")
+    expected = [(c.name, sql_type(c)) for c in spec.columns] + list(CLEANED_META_COLUMNS)
+    stored = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table(spec, 'cleaned')}").fetchall()]
+    if stored != expected:
+        raise TableMismatch(
+            f"table {spec.name}.cleaned holds columns {[n for n, _ in stored]} ({len(stored)}) but "
+            f"{spec.spec_path or 'the ' + spec.name + ' spec'} now makes {[n for n, _ in expected]}: restore the spec, "
+            f"or drop {spec.name}.cleaned (and cleaned_partitions) and re-materialize every {spec.name} partition"
+        )
 
 
-def ensure_cleaned_view(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
-    """Create the (empty) `cleaned` view on first use, so readers never meet a missing table."""
-    if not table_exists(con, spec, "cleaned"):
-        refresh_cleaned_view(con, spec)
+def existing_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> set[str]:
+    """Tables (and views) of the dataset's schema in the warehouse this connection writes to."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = ?",
+        [spec.name],
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def typed_column(column: ColumnSpec) -> str:
-    """Stored column -> `cleaned` column: integers are stored as checked-integral DOUBLEs (as read) and
-    exposed as BIGINT, which costs nothing per read and saves rewriting the column at load."""
+    """Staged column -> stored `cleaned` column: integers are read as DOUBLE (so the reader cannot round
+    "3.5"), checked integral, and stored as BIGINT by the cast in the one write that publishes them."""
     c = q(column.name)
     if column.type == "integer":
         return f"CAST({c} AS BIGINT) AS {c}"
     return c
-
-
-def partition_table(spec: DatasetSpec, partition: str) -> str:
-    """The physical table holding one partition of `cleaned` (the `cleaned` view unions them)."""
-    return f"{q(spec.name)}.{q('cleaned__' + partition)}"
-
-
-def refresh_cleaned_view(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
-    """`<dataset>.cleaned`: every cleaned partition, typed, with its partition key and load time."""
-    parts = con.execute(
-        f"SELECT _partition, cleaned_at FROM {table(spec, 'cleaned_partitions')} ORDER BY _partition"
-    ).fetchall()
-    columns = ", ".join(typed_column(c) for c in spec.columns)
-    selects = [
-        f"SELECT {columns}, {literal(partition)} AS _partition, _source_file, _source_line, "
-        f"TIMESTAMP '{cleaned_at.isoformat(sep=' ')}' AS _ingested_at FROM {partition_table(spec, partition)}"
-        for partition, cleaned_at in parts
-    ]
-    if not selects:
-        typed = ", ".join(f"CAST(NULL AS {sql_type(c)}) AS {q(c.name)}" for c in spec.columns)
-        selects = [f"SELECT {typed}, NULL::VARCHAR AS _partition, NULL::VARCHAR AS _source_file, "
-                   "NULL::BIGINT AS _source_line, NULL::TIMESTAMP AS _ingested_at WHERE false"]
-    con.execute(f"CREATE OR REPLACE VIEW {table(spec, 'cleaned')} AS " + "\nUNION ALL ".join(selects))
 
 
 def literal(text: str) -> str:
@@ -157,8 +273,4 @@ def partitions_in_order(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, sourc
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, name: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [spec.name, name],
-    ).fetchone()
-    return bool(row and row[0])
+    return name in existing_tables(con, spec)

@@ -73,9 +73,9 @@ def platform(defs, instance, home, specs):
 
 @pytest.fixture()
 def warehouse(home):
-    from mlops_assets.resources import Warehouse
+    from mlops_assets.definitions import local_resources
 
-    return Warehouse(path=str(home.warehouse))
+    return local_resources(home)["warehouse"]
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from mlops_assets.definitions import local_resources
 from mlops_assets.home import MlopsHome
-from mlops_assets.resources import Warehouse
 from mlops_assets.stages import Stage, asset_key
 
 ENV = ("MLOPS_HOME", "DAGSTER_HOME", "BENTOML_HOME", "MLFLOW_TRACKING_URI", "MLOPS_DATASET_SPECS", "BENTOML_DO_NOT_TRACK",
@@ -94,7 +94,7 @@ def _clean_only(runner, spec, path: Path):
 
 
 def _cleaned_rows(runner, partition: str) -> int:
-    with Warehouse(path=str(runner.home.warehouse)).connect(read_only=True) as con:
+    with local_resources(runner.home)["warehouse"].connect(read_only=True) as con:
         return con.execute("SELECT count(*) FROM wine_quality.cleaned WHERE _partition = ?", [partition]).fetchone()[0]
 
 

@@ -96,7 +96,7 @@ def runner(tmp_path, specs):
 
 def test_a_gzip_delivery_is_ingested_hashed_and_archived_as_delivered(runner, specs, wine_dir, tmp_path):
     from mlops_assets.cli.ingest import ingest
-    from mlops_assets.resources import Warehouse
+    from mlops_assets.definitions import local_resources
 
     spec = specs["wine_quality"]
     assert ingest(runner, spec, wine_dir / "winequality-red.csv")["ok"]
@@ -107,7 +107,7 @@ def test_a_gzip_delivery_is_ingested_hashed_and_archived_as_delivered(runner, sp
     assert (summary["rows_read"], summary["rows_cleaned"]) == (4898, 4898)
     assert summary["content_hash"] == "sha256:" + hashlib.sha256(packed.read_bytes()).hexdigest()
     assert summary["partition"] == "winequality-white.csv.gz"
-    with Warehouse(path=str(runner.home.warehouse)).connect(read_only=True) as con:
+    with local_resources(runner.home)["warehouse"].connect(read_only=True) as con:
         contract = con.execute("SELECT contract->>'compression' FROM wine_quality.ingestion_contracts "
                                "WHERE _partition = 'winequality-white.csv.gz'").fetchone()
     assert contract == ("gzip",)
@@ -123,15 +123,15 @@ def test_a_gzip_delivery_is_ingested_hashed_and_archived_as_delivered(runner, sp
 def test_the_landing_sensor_picks_up_gzip_files(specs, wine_dir, tmp_path):
     from mlops_assets.automation import landing_sensor
     from mlops_assets.definitions import build_datasets
-    from mlops_assets.resources import HomeResource
+    from mlops_assets.resources import LocalStorage
 
     wine = next(d for d in build_datasets(specs) if d.spec.name == "wine_quality")
-    home = HomeResource(root=str(tmp_path))
-    dropped = _gzip(wine_dir / "winequality-red.csv", home.paths.landing("wine_quality", create=True) / "red.csv.gz")
+    storage = LocalStorage(root=str(tmp_path))
+    dropped = _gzip(wine_dir / "winequality-red.csv", MlopsHome(tmp_path).landing("wine_quality", create=True) / "red.csv.gz")
     (dropped.parent / "notes.txt.gz").write_bytes(gzip.compress(b"not a csv"))
     then = time.time() - 10
     for path in dropped.parent.iterdir():
         os.utime(path, (then, then))
     with dg.instance_for_test() as instance:
-        result = landing_sensor(wine)(dg.build_sensor_context(instance=instance, resources={"home": home}))
+        result = landing_sensor(wine)(dg.build_sensor_context(instance=instance, resources={"storage": storage}))
     assert [r.partition_key for r in result.run_requests] == ["red.csv.gz"]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from mlops_assets.home import MlopsHome
-from mlops_assets.resources import HomeResource, Warehouse
+from mlops_assets.resources import LocalStorage
 
 WINE_HEADER = ("fixed acidity;volatile acidity;citric acid;residual sugar;chlorides;free sulfur dioxide;"
                "total sulfur dioxide;density;pH;sulphates;alcohol;quality")
@@ -40,7 +40,7 @@ def write(path: Path, lines: list[str], newline: str = "\r\n") -> Path:
 
 
 def quarantine(runner, partition: str) -> list[tuple]:
-    with Warehouse(path=str(runner.home.warehouse)).connect(read_only=True) as con:
+    with runner.defs.resources["warehouse"].connect(read_only=True) as con:
         return con.execute(
             "SELECT source_file, line, column_name, reason FROM wine_quality.quarantine WHERE _partition = ? ORDER BY line",
             [partition],
@@ -110,7 +110,7 @@ def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
     assert check["passed"] is False
     assert "white-comma.csv" in check["description"] and "delimiter ';' -> ','" in check["description"]
     assert summary["rows_cleaned"] is None  # cleaned never ran
-    with Warehouse(path=str(runner.home.warehouse)).connect(read_only=True) as con:
+    with runner.defs.resources["warehouse"].connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM wine_quality.cleaned WHERE _partition = 'white-comma.csv'").fetchone()[0] == 0
         registered = con.execute("SELECT content_hash, rows_read FROM wine_quality.ingestion_contracts "
                                  "WHERE _partition = 'white-comma.csv'").fetchone()
@@ -140,7 +140,7 @@ def test_changed_file_under_the_same_name_is_a_new_version_and_the_old_one_is_ke
     write(path, [WINE_HEADER] + [GOOD] * 7)
     changed = ingest(runner, spec, path)
     assert changed["file_version"] == 2 and changed["content_hash"] != first["content_hash"]
-    with Warehouse(path=str(runner.home.warehouse)).connect(read_only=True) as con:
+    with runner.defs.resources["warehouse"].connect(read_only=True) as con:
         versions = con.execute("SELECT content_hash, archived_copy FROM wine_quality.file_versions "
                                "WHERE _partition = 'batch.csv' ORDER BY first_ingested_at").fetchall()
         assert con.execute("SELECT count(*) FROM wine_quality.cleaned WHERE _partition = 'batch.csv'").fetchone()[0] == 7
@@ -169,14 +169,14 @@ def test_landing_sensor_registers_new_files_ignores_identical_ones_and_versions_
 
     wine = next(d for d in build_datasets(specs) if d.spec.name == "wine_quality")
     sensor = landing_sensor(wine)
-    home = HomeResource(root=str(tmp_path))
-    landing = home.paths.landing("wine_quality", create=True)
+    storage = LocalStorage(root=str(tmp_path))
+    landing = MlopsHome(tmp_path).landing("wine_quality", create=True)
     dropped = landing / "winequality-red.csv"
     dropped.write_bytes(MlopsHome.shipped_file(wine.spec.name, "winequality-red.csv").read_bytes())
     (landing / "notes.txt").write_text("not a csv")
     _age(dropped)
     with dg.instance_for_test() as instance:
-        first = sensor(dg.build_sensor_context(instance=instance, resources={"home": home}))
+        first = sensor(dg.build_sensor_context(instance=instance, resources={"storage": storage}))
         assert [r.partition_key for r in first.run_requests] == ["winequality-red.csv"]
         assert first.dynamic_partitions_requests[0].partition_keys == ["winequality-red.csv"]
         instance.add_dynamic_partitions("wine_quality_files", ["winequality-red.csv"])
@@ -184,13 +184,13 @@ def test_landing_sensor_registers_new_files_ignores_identical_ones_and_versions_
         # The same bytes dropped again (new mtime): no run.
         dropped.write_bytes(dropped.read_bytes())
         _age(dropped, 5)
-        second = sensor(dg.build_sensor_context(instance=instance, resources={"home": home}, cursor=first.cursor))
+        second = sensor(dg.build_sensor_context(instance=instance, resources={"storage": storage}, cursor=first.cursor))
         assert not second.run_requests
 
         # Changed content under the same name: a new run, keyed by the new hash, no new partition.
         dropped.write_bytes(dropped.read_bytes() + GOOD.encode() + b"\r\n")
         _age(dropped, 3)
-        third = sensor(dg.build_sensor_context(instance=instance, resources={"home": home}, cursor=second.cursor))
+        third = sensor(dg.build_sensor_context(instance=instance, resources={"storage": storage}, cursor=second.cursor))
         assert len(third.run_requests) == 1 and third.run_requests[0].tags["mlops/change"] == "changed"
         assert third.run_requests[0].run_key != first.run_requests[0].run_key
         assert not third.dynamic_partitions_requests
@@ -207,13 +207,13 @@ def test_landing_sensor_skips_a_file_already_ingested_by_the_cli(runner, specs):
     landed = runner.home.landing("wine_quality") / "winequality-red.csv"
     _age(landed)
     sensor = landing_sensor(next(d for d in build_datasets(specs) if d.spec.name == "wine_quality"))
-    home = HomeResource(root=str(runner.home.root))
-    result = sensor(dg.build_sensor_context(instance=runner.instance, resources={"home": home}))
+    storage = LocalStorage(root=str(runner.home.root))
+    result = sensor(dg.build_sensor_context(instance=runner.instance, resources={"storage": storage}))
     assert not result.run_requests
     # Changed bytes under the same name still are a new version.
     landed.write_bytes(landed.read_bytes() + GOOD.encode() + b"\r\n")
     _age(landed)
-    changed = sensor(dg.build_sensor_context(instance=runner.instance, resources={"home": home}, cursor=result.cursor))
+    changed = sensor(dg.build_sensor_context(instance=runner.instance, resources={"storage": storage}, cursor=result.cursor))
     assert [r.tags["mlops/change"] for r in changed.run_requests] == ["changed"]
 
 

@@ -122,13 +122,13 @@ def toy_warehouse(tmp_path_factory) -> tuple[Path, Path, dict[str, bytes]]:
     home = MlopsHome(root / "home").ensure()
     files = {name: toy_csv(seed) for name, seed in TOY_FILES.items()}
     ingest_files(build_dataset(load_spec(spec_dir / "toy.yaml")), home, local_resources(home), files)
-    return spec_dir / "toy.yaml", home.warehouse, files
+    return spec_dir / "toy.yaml", home.lake_dir, files
 
 
 @pytest.fixture()
 def toy(toy_warehouse, home, fresh_resources, monkeypatch) -> Toy:
-    spec_path, warehouse, files = toy_warehouse
-    shutil.copyfile(warehouse, home.warehouse)
+    spec_path, lake, files = toy_warehouse
+    shutil.copytree(lake, home.lake_dir)  # catalog and data files: the lake's file paths are relative
     monkeypatch.setenv("MLOPS_DATASET_SPECS", str(spec_path.parent))  # the CLI finds the toy dataset
     monkeypatch.setenv("MLOPS_HOME", str(home.root))
     return Toy(spec_path, build_dataset(load_spec(spec_path)), home, fresh_resources, files)

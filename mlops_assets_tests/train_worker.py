@@ -22,15 +22,14 @@ def main(spec_path: str, home_root: str, candidates: str, ready_file: str, go_fi
 
     from mlops_assets.datasets.factory import build_dataset
     from mlops_assets.datasets.spec import load_spec
+    from mlops_assets.definitions import local_resources
     from mlops_assets.home import MlopsHome
-    from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
     from mlops_assets.training import promotion, train  # noqa: F401  (imported before the start signal)
 
     spec = load_spec(Path(spec_path))
     model = next(a for a in build_dataset(spec).assets if a.key.path[-1] == "model")
     home = MlopsHome(Path(home_root))
-    resources = {"home": HomeResource(root=str(home.root)), "warehouse": Warehouse(path=str(home.warehouse)),
-                 "tracking": MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))}
+    resources = local_resources(home)
     Path(ready_file).touch()
     deadline = time.monotonic() + 120
     while not Path(go_file).exists():

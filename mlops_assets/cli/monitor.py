@@ -21,19 +21,20 @@ class NothingToMonitor(Exception):
 
 
 def preflight(home: MlopsHome, spec: DatasetSpec) -> None:
-    from mlops_assets.resources import MlflowTracking, Warehouse
+    from mlops_assets.definitions import profile_resources
     from mlops_assets.tables import table, table_exists
     from mlops_assets.training.registry import champion
 
-    tracking = MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))
-    if champion(tracking, spec) is None:
-        raise NothingToMonitor(f"{spec.name} has no champion model to compare with; run `mlops-assets train {spec.name}` first")
-    if home.warehouse.exists():
-        with Warehouse(path=str(home.warehouse)).connect(read_only=True) as con:
-            if table_exists(con, spec, "cleaned_partitions") and con.execute(
-                f"SELECT count(*) FROM {table(spec, 'cleaned_partitions')}"
-            ).fetchone()[0]:
-                return
+    with profile_resources(home) as resources:
+        if champion(resources.tracking, spec) is None:
+            raise NothingToMonitor(f"{spec.name} has no champion model to compare with; "
+                                   f"run `mlops-assets train {spec.name}` first")
+        if resources.warehouse.exists():
+            with resources.warehouse.connect(read_only=True) as con:
+                if table_exists(con, spec, "cleaned_partitions") and con.execute(
+                    f"SELECT count(*) FROM {table(spec, 'cleaned_partitions')}"
+                ).fetchone()[0]:
+                    return
     raise NothingToMonitor(f"{spec.name} has no ingested batch to check; run `mlops-assets ingest {spec.name} FILE` first")
 
 

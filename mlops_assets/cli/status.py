@@ -83,9 +83,19 @@ def partition_status(warehouse: Warehouse, spec: DatasetSpec) -> dict[str, Any]:
 
 
 def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.DagsterInstance) -> dict[str, Any]:
-    tracking = MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root))
-    # Status must answer while a run writes: wait briefly, then report what it could not read.
-    warehouse = Warehouse(path=str(home.warehouse), lock_timeout_seconds=2)
+    from mlops_assets.definitions import resources_for
+    from mlops_assets.home import current_profile
+
+    # The profile's own resources (settings from the environment resolved by Dagster); the warehouse answers
+    # while runs write, each read being one snapshot.
+    with dg.build_resources(resources_for(current_profile(), home)) as resources:
+        return _collect(home, specs, instance, resources.tracking, resources.warehouse)
+
+
+def _collect(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.DagsterInstance, tracking: MlflowTracking,
+             warehouse: Warehouse) -> dict[str, Any]:
+    import re
+
     datasets: dict[str, Any] = {}
     for spec in specs.values():
         assets = {str(stage): _latest(instance, spec, stage) for stage in Stage}
@@ -103,9 +113,9 @@ def collect_status(home: MlopsHome, specs: dict[str, DatasetSpec], instance: dg.
         }
     return {
         "mlops_home": str(home.root),
-        "tracking_uri": home.tracking_uri,
+        "tracking_uri": re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", tracking.tracking_uri),
         "dagster_home": os.environ.get("DAGSTER_HOME", str(home.dagster_home)),
-        "warehouse": str(home.warehouse),
+        "warehouse": warehouse.describe(),
         "datasets": datasets,
     }
 

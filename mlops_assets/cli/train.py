@@ -25,21 +25,22 @@ class NothingToTrain(Exception):
 
 def training_plan(home: MlopsHome, spec: DatasetSpec, until: str | None) -> tuple[list[str], list[str]]:
     """(the training window, those of its partitions whose features are missing or stale), read and closed."""
-    from mlops_assets.resources import Warehouse
+    from mlops_assets.definitions import profile_resources
     from mlops_assets.training.train import stale_feature_partitions, training_partitions
 
     nothing = NothingToTrain(f"{spec.name} has no ingested rows to train on; run `mlops-assets ingest {spec.name} FILE` first")
-    if not home.warehouse.exists():
-        raise nothing
-    # Read what is needed and close: a read-only connection would block the writers below.
-    with Warehouse(path=str(home.warehouse)).connect(read_only=True) as con:
-        try:
-            window = training_partitions(con, spec, until)
-        except LookupError as exc:
-            raise NothingToTrain(str(exc)) from None
-        if not window:
+    # Read what is needed and close (one snapshot): the runs below write while nothing here is held.
+    with profile_resources(home) as resources:
+        if not resources.warehouse.exists():
             raise nothing
-        return window, stale_feature_partitions(con, spec, window)
+        with resources.warehouse.connect(read_only=True) as con:
+            try:
+                window = training_partitions(con, spec, until)
+            except LookupError as exc:
+                raise NothingToTrain(str(exc)) from None
+            if not window:
+                raise nothing
+            return window, stale_feature_partitions(con, spec, window)
 
 
 def train(runner: Runner, spec: DatasetSpec, *, until: str | None = None, build_features: bool = True) -> dict[str, Any]:

@@ -97,10 +97,16 @@ def write_day(landing_dir: Path, day: dt.date, rows: int, *, seed: int, drifted:
     """Write one day's CSV atomically (unique temporary + rename): never half-written, never torn by a second writer."""
     target = landing_dir / landing_file_name(day)
     with atomic_path(target) as temporary:
-        generate_day(day, rows, seed=seed, drifted=drifted).to_csv(
-            temporary, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n"
-        )
+        write_day_to(temporary, day, rows, seed=seed, drifted=drifted)
     return target
+
+
+def write_day_to(path: Path, day: dt.date, rows: int, *, seed: int, drifted: bool = False) -> Path:
+    """Write one day's CSV to exactly `path` (a temporary the caller publishes, e.g. to S3)."""
+    generate_day(day, rows, seed=seed, drifted=drifted).to_csv(
+        path, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n"
+    )
+    return Path(path)
 
 
 def generate_range(

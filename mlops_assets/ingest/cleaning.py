@@ -7,8 +7,11 @@ not just "cleaned by SQL we hope agrees with the schema".
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -21,10 +24,9 @@ from mlops_assets.ingest.loader import LoadResult, load_csv
 from mlops_assets.tables import (
     NULL_TOKENS,
     READ_TYPES,
+    commit_attempts,
     ensure_tables,
-    partition_table,
     q,
-    refresh_cleaned_view,
     table,
     transaction,
     typed_column,
@@ -117,30 +119,39 @@ class CleanResult:
     rows_validated: int = 0
 
 
-def clean_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> CleanResult:
+STAGE = "_clean_stage"
+QUARANTINED = "_clean_quarantined"
+
+
+def clean_partition(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, *,
+    local_copy: Callable[[str], contextlib.AbstractContextManager[Path]] | None = None,
+) -> CleanResult:
     """Read the partition's registered file once; keep the rows that pass every check; quarantine the rest.
 
     The reader parses values into the spec's types in its scan (a value that does not parse, a
-    ragged row or undecodable bytes make the record a reject) straight into a staging table, which
-    becomes the partition's table once failing rows are moved to quarantine: the data is written
-    once, as in a bare load. Checks are plain comparisons on typed data; only failing rows (few)
-    get their per-column reasons spelled out. Pandera validates every kept row before it is published.
+    ragged row or undecodable bytes make the record a reject) straight into a connection-local
+    staging table; failing rows move to a staged quarantine, pandera validates every kept row, and
+    only then one transaction replaces the partition in the warehouse: the rows are written once, as
+    in a bare load. Staging never touches the shared warehouse, so a commit that collides with
+    another writer is simply redone, and a run that dies leaves nothing behind. Checks are plain
+    comparisons on typed data; only failing rows (few) get their per-column reasons spelled out.
     Stored counts are then taken from the tables themselves, so `rows_read == rows_cleaned +
     rows_quarantined` is a real check on what was kept, not the loader's arithmetic.
+    `local_copy` is how the registered file's location becomes a local path (see `registered_file`).
     """
     ensure_tables(con, spec)
-    source = registered_file(con, spec, partition)
-    stage = f"{q(spec.name)}.{q('_stage__' + partition)}"
-    con.execute(f"DROP TABLE IF EXISTS {stage}")  # left by a run that died mid-way
-    read = load_csv(
-        con, source.path, source.dialect, stage, columns=source.column_names,
-        column_types={c.name: READ_TYPES[c.type] for c in spec.columns}, null_tokens=NULL_TOKENS,
-        source_name=source.name,
-    )
+    with registered_file(con, spec, partition, local_copy=local_copy) as source:
+        read = load_csv(
+            con, source.path, source.dialect, STAGE, columns=source.column_names,
+            column_types={c.name: READ_TYPES[c.type] for c in spec.columns}, null_tokens=NULL_TOKENS,
+            source_name=source.name, temporary=True,
+        )
     try:
-        validated = _check_and_publish(con, spec, partition, stage, read, source)
+        validated = _check_and_publish(con, spec, partition, STAGE, read, source)
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {stage}")
+        for temp in (STAGE, QUARANTINED):
+            con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
     stored = summarize_partition(con, spec, partition)
     stored.rows_read = read.rows_read
     stored.rows_validated = validated
@@ -178,7 +189,8 @@ def move_to_quarantine(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, stage: str, failing: str, duplicates: str,
     now: dt.datetime,
 ) -> None:
-    """Copy the failing staging rows to quarantine with every reason spelled out, then delete them from staging."""
+    """Copy the failing staging rows to the staged quarantine with every reason spelled out, then delete them
+    from staging."""
     checks = {c.name: _checks(c) for c in spec.columns}
     reasons = [
         f"CASE WHEN coalesce({cond}, false) THEN '{name}: ' || {reason} END"
@@ -192,7 +204,7 @@ def move_to_quarantine(
                   "|| d.first_line || ')' END")
     record = "to_json(struct_pack(" + ", ".join(f"{q(c.name)} := r.{q(c.name)}" for c in spec.columns) + "))"
     con.execute(
-        f"""INSERT INTO {table(spec, 'quarantine')}
+        f"""INSERT INTO temp.{QUARANTINED}
             SELECT $partition, 'clean', r._source_file, r._source_line, coalesce({', '.join(first_bad)}),
                    concat_ws('; ', {', '.join(reasons + [dup_reason])}), {record}, $now
             FROM {stage} AS r SEMI JOIN {failing} AS f USING (_source_line)
@@ -205,39 +217,46 @@ def move_to_quarantine(
 def _check_and_publish(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, stage: str, read: LoadResult, source
 ) -> int:
-    """Quarantine failing rows, validate the rest with pandera, publish the partition: all in one transaction.
+    """Quarantine failing rows and validate the rest with pandera (in staging), then publish the partition in
+    one transaction, retried if it collides with another writer. Returns the rows pandera validated.
 
-    Returns the rows pandera validated. Any error rolls everything back and surfaces as itself
-    (never as a secondary error from the rollback).
+    Any error leaves the warehouse as it was and surfaces as itself (never as a secondary error from the
+    rollback).
     """
     failing, duplicates = _failing_rows(con, spec, stage)
     n_failing = con.execute(f"SELECT count(*) FROM {failing}").fetchone()[0]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    target = partition_table(spec, partition)
     try:
-        with transaction(con):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {QUARANTINED} AS SELECT * FROM {table(spec, 'quarantine')} LIMIT 0")
+        if read.rejects:
+            con.executemany(
+                f"INSERT INTO temp.{QUARANTINED} VALUES (?, 'read', ?, ?, ?, ?, ?, ?)",
+                [[partition, source.name, r.line, r.column, r.reason, r.raw, now] for r in read.rejects],
+            )
+        if n_failing:  # a clean file skips both scans
+            move_to_quarantine(con, spec, partition, stage, failing, duplicates, now)
+        _finish_types(con, spec, stage)
+        validated = _validate_with_pandera(con, spec, stage, source.name)
+    finally:
+        for temp in (duplicates, failing):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
+    columns = ", ".join(typed_column(c) for c in spec.columns)
+    for attempt in commit_attempts(con, f"{spec.name}.cleaned [{partition}]"):
+        with attempt, transaction(con):
             con.execute(f"DELETE FROM {table(spec, 'quarantine')} WHERE _partition = ?", [partition])
-            if read.rejects:
-                con.executemany(
-                    f"INSERT INTO {table(spec, 'quarantine')} VALUES (?, 'read', ?, ?, ?, ?, ?, ?)",
-                    [[partition, source.name, r.line, r.column, r.reason, r.raw, now] for r in read.rejects],
-                )
-            if n_failing:  # a clean file skips both scans
-                move_to_quarantine(con, spec, partition, stage, failing, duplicates, now)
-            _finish_types(con, spec, stage)
-            validated = _validate_with_pandera(con, spec, stage, source.name)
-            con.execute(f"DROP TABLE IF EXISTS {target}")
-            con.execute(f"ALTER TABLE {stage} RENAME TO {q('cleaned__' + partition)}")
+            con.execute(f"INSERT INTO {table(spec, 'quarantine')} SELECT * FROM temp.{QUARANTINED}")
+            con.execute(f"DELETE FROM {table(spec, 'cleaned')} WHERE _partition = ?", [partition])
+            con.execute(
+                f"INSERT INTO {table(spec, 'cleaned')} SELECT {columns}, $partition, _source_file, _source_line, $now "
+                f"FROM {stage}",
+                {"partition": partition, "now": now},
+            )
             con.execute(f"DELETE FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition])
             con.execute(f"INSERT INTO {table(spec, 'cleaned_partitions')} VALUES (?, ?)", [partition, now])
-            refresh_cleaned_view(con, spec)
             con.execute(
                 f"UPDATE {table(spec, 'ingestion_contracts')} SET rows_read = ? WHERE _partition = ?",
                 [read.rows_read, partition],
             )
-    finally:
-        for temp in (duplicates, failing):
-            con.execute(f"DROP TABLE IF EXISTS {temp}")
     return validated
 
 
@@ -263,7 +282,9 @@ def summarize_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, parti
     published = con.execute(
         f"SELECT count(*) FROM {table(spec, 'cleaned_partitions')} WHERE _partition = ?", [partition]
     ).fetchone()[0]
-    rows_cleaned = con.execute(f"SELECT count(*) FROM {partition_table(spec, partition)}").fetchone()[0] if published else 0
+    rows_cleaned = con.execute(
+        f"SELECT count(*) FROM {table(spec, 'cleaned')} WHERE _partition = ?", [partition]
+    ).fetchone()[0] if published else 0
     reasons = dict(
         con.execute(
             f"""SELECT CASE WHEN stage = 'clean' THEN regexp_extract(reason, '^([^:;]+: [^:;]+)', 1)
@@ -298,7 +319,7 @@ def _validate_with_pandera(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, so
         f"CAST({q(c.name)} AS TIMESTAMP) AS {q(c.name)}" if c.type == "date" else typed_column(c) for c in spec.columns
     )
     validated = 0
-    reader = con.sql(f"SELECT {cols} FROM {source}").to_arrow_reader(VALIDATION_BATCH_ROWS)
+    reader = con.execute(f"SELECT {cols} FROM {source}").fetch_record_batch(VALIDATION_BATCH_ROWS)
     try:
         for batch in reader:
             frame: pd.DataFrame = batch.to_pandas(types_mapper=_PANDAS_FROM_ARROW.get)

@@ -9,9 +9,11 @@ which is what keeps raw-to-cleaned close to a bare DuckDB load.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import duckdb
 
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.files import atomic_copy
+from mlops_assets.home import MlopsHome
 from mlops_assets.ingest.dialect import (
     CsvDialect,
     UnreadableFile,
@@ -27,11 +30,15 @@ from mlops_assets.ingest.dialect import (
     normalize_column_name,
     sniff_csv,
 )
-from mlops_assets.tables import ensure_tables, table, transaction
+from mlops_assets.tables import commit_attempts, ensure_tables, table, transaction
 
 # Thousands of records for any realistic row width: enough for the dialect and for type inference
 # (2000 rows), and cheap enough (~0.05-0.1 s) to stay a few percent of ingesting a 1M-row file.
 SNIFF_SAMPLE_BYTES = 256 * 1024
+
+
+Archiver = Callable[[Path, str], str]
+"""(local file, content hash) -> the location of its archived copy, made once per content."""
 
 
 @dataclass
@@ -47,7 +54,8 @@ class RawFile:
     ignored_columns: list[str] = field(default_factory=list)
     version: int = 1
     previous_hash: str | None = None
-    archived_copy: Path | None = None
+    archived_copy: str | None = None
+    location: str = ""  # where the landing file is stored (a path, or s3://...)
 
 
 @dataclass
@@ -55,7 +63,7 @@ class RegisteredFile:
     """What `cleaned` needs to read a partition exactly as `raw` registered it."""
 
     partition: str
-    path: Path
+    path: Path  # a local path holding the registered bytes
     name: str  # the file's name as it landed (`path` may be an archived copy)
     content_hash: str
     dialect: CsvDialect
@@ -118,23 +126,22 @@ def first_contract(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, exclude_pa
 
 
 def archive_file(path: Path, archive_dir: Path, partition: str, content_hash: str) -> Path:
-    """Copy `path` to `<archive_dir>/<partition>/<hash>.csv` (once; written atomically) and return the copy."""
-    suffix = "".join(path.suffixes[-2:]) if path.suffix.lower() == ".gz" else path.suffix  # keep `.csv.gz`
-    copy = archive_dir / partition / f"{content_hash.split(':')[-1][:16]}{suffix}"
+    """Copy `path` to `<archive_dir>/<partition>/<hash><suffix>` (once; written atomically) and return the copy."""
+    copy = archive_dir / partition / MlopsHome.archive_name(path.name, content_hash)
     if not copy.exists():
         atomic_copy(path, copy)
     return copy
 
 
-def is_archived_copy(path: Path) -> bool:
-    """Is `path` a copy made by `archive_file` (`.../archive/<dataset>/<partition>/<hash>.csv`)?"""
-    return len(path.parents) > 2 and path.parents[2].name == "archive"
+def is_archived_copy(location: Path | str) -> bool:
+    """Is `location` a copy made by archiving (`.../archive/<dataset>/<partition>/<hash>.csv`)?"""
+    return MlopsHome.is_archive_key(str(location))
 
 
 def _record_version(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, path: Path, content_hash: str, size: int,
-    archive_dir: Path | None, now: dt.datetime,
-) -> tuple[int, Path | None]:
+    archive: Archiver | None, now: dt.datetime,
+) -> tuple[int, str | None]:
     """Remember this content under the partition (version n); keep a copy of file drops so no version is lost."""
     history = con.execute(
         f"SELECT content_hash, archived_copy FROM {table(spec, 'file_versions')} WHERE _partition = ? "
@@ -143,23 +150,25 @@ def _record_version(
     ).fetchall()
     for number, (known_hash, archived) in enumerate(history, start=1):
         if known_hash == content_hash:
-            return number, Path(archived) if archived else None
-    archived_copy = archive_file(path, archive_dir, partition, content_hash) if archive_dir is not None else None
+            return number, archived or None
+    archived_copy = archive(path, content_hash) if archive is not None else None
     con.execute(
         f"INSERT INTO {table(spec, 'file_versions')} VALUES (?, ?, ?, ?, ?)",
-        [partition, content_hash, size, now, str(archived_copy) if archived_copy else None],
+        [partition, content_hash, size, now, archived_copy],
     )
     return len(history) + 1, archived_copy
 
 
 def register_file(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, partition: str, *, archive_dir: Path | None = None
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, partition: str, *,
+    archive_dir: Path | None = None, archive: Archiver | None = None, location: str | None = None,
 ) -> RawFile:
     """Make `path` the raw data of `partition`: sniff, match the header, hash, version, record the contract.
 
-    With `archive_dir`, every distinct content of the partition is kept there (file drops: a changed
-    file under the same name is a new version, the old one stays readable). Raises UnreadableFile
-    with a one-line reason for files that cannot be this dataset.
+    With `archive` (or a local `archive_dir`), every distinct content of the partition is kept (file
+    drops: a changed file under the same name is a new version, the old one stays readable).
+    `location` is where the landing file is stored when `path` is a local copy of it (S3). Raises
+    UnreadableFile with a one-line reason for files that cannot be this dataset.
     """
     path = Path(path)
     if not path.exists():
@@ -169,19 +178,23 @@ def register_file(
     names, ignored = map_columns(spec, path, dialect)
     content_hash = file_digest(path)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    location = location or str(path)
+    if archive is None and archive_dir is not None:
+        archive = lambda local, digest: str(archive_file(local, archive_dir, partition, digest))  # noqa: E731
 
     ensure_tables(con, spec)
     previous = con.execute(
         f"SELECT content_hash FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition]
     ).fetchone()
-    with transaction(con):
-        version, archived = _record_version(con, spec, partition, path, content_hash, size, archive_dir, now)
-        con.execute(f"DELETE FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition])
-        con.execute(
-            f"INSERT INTO {table(spec, 'ingestion_contracts')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [partition, path.name, str(archived or path), content_hash, size,
-             json.dumps(dialect.to_metadata()), json.dumps(names), None, now],
-        )
+    for attempt in commit_attempts(con, f"{spec.name}.ingestion_contracts [{partition}]"):
+        with attempt, transaction(con):
+            version, archived = _record_version(con, spec, partition, path, content_hash, size, archive, now)
+            con.execute(f"DELETE FROM {table(spec, 'ingestion_contracts')} WHERE _partition = ?", [partition])
+            con.execute(
+                f"INSERT INTO {table(spec, 'ingestion_contracts')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [partition, Path(location).name, archived or location, content_hash, size,
+                 json.dumps(dialect.to_metadata()), json.dumps(names), None, now],
+            )
     return RawFile(
         partition=partition,
         path=path,
@@ -193,11 +206,20 @@ def register_file(
         version=version,
         previous_hash=previous[0] if previous and previous[0] != content_hash else None,
         archived_copy=archived,
+        location=location,
     )
 
 
-def registered_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> RegisteredFile:
-    """The file `raw` registered for `partition`, checked to still hold the registered bytes."""
+@contextlib.contextmanager
+def registered_file(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str, *,
+    local_copy: Callable[[str], contextlib.AbstractContextManager[Path]] | None = None,
+) -> Iterator[RegisteredFile]:
+    """The file `raw` registered for `partition`, checked to still hold the registered bytes.
+
+    `local_copy` turns the recorded location into a local path for the block (a storage resource's
+    `local_copy`: a download from S3); by default the location is a local path.
+    """
     row = con.execute(
         f"SELECT source_path, content_hash, contract, column_names, source_file FROM {table(spec, 'ingestion_contracts')} "
         "WHERE _partition = ?",
@@ -205,13 +227,22 @@ def registered_file(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition
     ).fetchone()
     if row is None:
         raise LookupError(f"{spec.name}: partition {partition!r} has no raw file; materialize {spec.name}/raw first")
-    path = Path(row[0])
-    if not path.exists():
-        raise UnreadableFile(path, f"{path}: the registered raw file is gone; restore it or re-materialize {spec.name}/raw")
-    # Archived copies are immutable (written once, atomically, named by their hash); a landing file may
-    # have been overwritten since `raw` registered it, so only that one is re-hashed.
-    if not is_archived_copy(path) and file_digest(path) != row[1]:
-        raise UnreadableFile(
-            path, f"{path.name}: changed since {spec.name}/raw registered it; re-materialize {spec.name}/raw first"
-        )
-    return RegisteredFile(partition, path, row[4], row[1], dialect_from_metadata(json.loads(row[2])), json.loads(row[3]))
+    location = row[0]
+    gone = f"{location}: the registered raw file is gone; restore it or re-materialize {spec.name}/raw"
+    if local_copy is None:
+        if not Path(location).exists():
+            raise UnreadableFile(Path(location), gone)
+        local_copy = lambda where: contextlib.nullcontext(Path(where))  # noqa: E731
+    with contextlib.ExitStack() as stack:
+        try:
+            path = stack.enter_context(local_copy(location))
+        except FileNotFoundError:
+            raise UnreadableFile(Path(location), gone) from None
+        # Archived copies are immutable (written once, atomically, named by their hash); a landing file may
+        # have been overwritten since `raw` registered it, so only that one is re-hashed.
+        if not is_archived_copy(location) and file_digest(path) != row[1]:
+            raise UnreadableFile(
+                path, f"{row[4]}: changed since {spec.name}/raw registered it; re-materialize {spec.name}/raw first"
+            )
+        yield RegisteredFile(partition, path, row[4], row[1], dialect_from_metadata(json.loads(row[2])),
+                             json.loads(row[3]))

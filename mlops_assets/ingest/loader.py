@@ -98,6 +98,8 @@ def load_csv(
 
     with tempfile.TemporaryDirectory(prefix="mlops_ingest_", dir=tmp_dir) as scratch:
         gzipped = dialect.compression == "gzip"
+        if gzipped:
+            check_gzip_complete(path)
         scratch_file = Path(scratch) / ("transcoded.utf8.csv" + (".gz" if gzipped else ""))
 
         def attempt(normalize_newlines: bool) -> tuple[int, list[Reject]]:
@@ -192,6 +194,39 @@ def transcode_to_utf8(
         raise UnreadableFile(source, f"is not a readable gzip file ({exc}); if the file was still being uploaded "
                                      "or copied, deliver it again") from None
     return target
+
+
+def check_gzip_complete(path: Path, chunk_bytes: int = 1 << 20) -> None:
+    """Refuse a gzip file whose stream is cut short or corrupt (an upload still in progress, a broken copy).
+
+    DuckDB 1.4's reader stops quietly at a truncated stream's end: cut on a line boundary, the file would
+    load with rows missing and nothing said. One streaming pass checks every member to its CRC, holding
+    at most `chunk_bytes` of output at a time.
+    """
+    decompressor, open_member = zlib.decompressobj(wbits=31), False
+    try:
+        with open(path, "rb") as source:
+            while chunk := source.read(chunk_bytes):
+                while chunk:
+                    if not open_member:
+                        chunk = chunk.lstrip(b"\0")  # zero padding between or after members, as gzip(1) allows
+                        if not chunk:
+                            break
+                    open_member = True
+                    decompressor.decompress(chunk, chunk_bytes)
+                    while decompressor.unconsumed_tail and not decompressor.eof:
+                        decompressor.decompress(decompressor.unconsumed_tail, chunk_bytes)
+                    if decompressor.eof:  # a member ended at its checksum; what follows is the next one
+                        chunk, open_member = decompressor.unused_data, False
+                        decompressor = zlib.decompressobj(wbits=31)
+                    else:
+                        chunk = b""
+    except zlib.error as exc:
+        raise UnreadableFile(path, f"is not a readable gzip file ({exc}); if the file was still being uploaded "
+                                   "or copied, deliver it again") from None
+    if open_member:
+        raise UnreadableFile(path, "is a gzip stream that ends early (DuckDB could not read it to the end); if the "
+                                   "file was still being uploaded or copied, deliver it again")
 
 
 def _transcode(src, decoder, dst, normalize_newlines: bool, chunk_bytes: int) -> None:

@@ -23,6 +23,10 @@ class MlflowTracking(dg.ConfigurableResource):
     artifact_root: str
     ui_url: str = "http://127.0.0.1:5000"
 
+    def artifact_location(self) -> str:
+        """Where new experiments keep their artifacts (models, references, lineage)."""
+        return self.artifact_root
+
     def run_url(self, experiment_id: str, run_id: str) -> str:
         """Link to a run in the MLflow UI (shown on the asset's metadata)."""
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -53,8 +57,20 @@ class MlflowTracking(dg.ConfigurableResource):
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
-        location = self.artifact_root.rstrip("/") + f"/{dataset}"
+        location = self.artifact_location().rstrip("/") + f"/{dataset}"
         if "://" not in location:
             Path(location).mkdir(parents=True, exist_ok=True)
             location = Path(location).resolve().as_uri()
         return client.create_experiment(name, artifact_location=location)
+
+
+class S3MlflowTracking(MlflowTracking):
+    """Tracking in a database server (PostgreSQL), artifacts in `s3://<bucket>/<prefix>/mlflow` (boto3 finds the
+    credentials, and AWS_ENDPOINT_URL for a local S3)."""
+
+    artifact_root: str = ""
+    bucket: str
+    prefix: str = ""
+
+    def artifact_location(self) -> str:
+        return "s3://" + "/".join(p for p in (self.bucket, self.prefix.strip("/"), "mlflow") if p)

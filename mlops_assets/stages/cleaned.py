@@ -6,7 +6,7 @@ import warnings
 import dagster as dg
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.resources import Warehouse
+from mlops_assets.resources import FileStorage, Warehouse
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.failures import user_failures
 
@@ -50,12 +50,12 @@ def build_cleaned_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
                               description=f"quarantined share <= {limit:.0%}"),
         ],
     )
-    def cleaned(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def cleaned(context: dg.AssetExecutionContext, warehouse: Warehouse, storage: FileStorage) -> dg.MaterializeResult:
         from mlops_assets.ingest.cleaning import clean_partition, preview_partition
 
         partition = context.partition_key
         with user_failures(f"{spec.name}/cleaned"), warehouse.connect() as con:
-            result = clean_partition(con, spec, partition)
+            result = clean_partition(con, spec, partition, local_copy=storage.local_copy)
             preview = preview_partition(con, spec, partition)
         share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
         reasons = "\n".join(f"| {why} | {count} |" for why, count in result.quarantine_reasons.items())

@@ -9,7 +9,8 @@ import datetime as dt
 import dagster as dg
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
+from mlops_assets.home import MlopsHome
+from mlops_assets.resources import FileStorage, HomeResource, MlflowTracking, Warehouse
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.failures import user_failures
 
@@ -37,9 +38,9 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         ],
     )
     def drift_report(
-        context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking, home: HomeResource
+        context: dg.AssetExecutionContext, warehouse: Warehouse, tracking: MlflowTracking, storage: FileStorage,
+        home: HomeResource,
     ) -> dg.MaterializeResult:
-        from mlops_assets.files import sweep_temporaries
         from mlops_assets.monitoring.drift import (
             drift_level,
             drifted_columns_markdown,
@@ -77,16 +78,18 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         reference = load_reference(tracking, version.run_id)
         trained_on = [p["partition"] for p in load_lineage(tracking, version.run_id).get("partitions", [])]
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        key = MlopsHome.report_key(name, f"drift_{partition.replace('/', '_')}_{stamp}.html")
         with user_failures(f"{name}/drift_report"):
-            sweep_temporaries(home.paths.reports(name))
-            html = home.paths.reports(name, create=True) / f"drift_{partition.replace('/', '_')}_{stamp}.html"
-            summary = run_drift_report(spec, current, reference, html)
-        level = drift_level(spec, summary.drift_share)
-        report_url = log_report_to_mlflow(
-            tracking, spec, html, summary,
-            tags={"dagster_run_id": context.run.run_id, "champion_version": str(version.version),
-                  "current_partition": partition, "drift_level": level},
-        )
+            storage.sweep_temporaries(MlopsHome.reports_prefix(name))
+            with storage.writing(key) as html:
+                summary = run_drift_report(spec, current, reference, html)
+            with storage.local_copy(storage.uri(key)) as html:
+                level = drift_level(spec, summary.drift_share)
+                report_url = log_report_to_mlflow(
+                    tracking, spec, html, summary,
+                    tags={"dagster_run_id": context.run.run_id, "champion_version": str(version.version),
+                          "current_partition": partition, "drift_level": level},
+                )
         context.log.info(f"{name}: drift share {summary.drift_share:.2f} ({level}), drifted {summary.drifted_columns}")
         severity = dg.AssetCheckSeverity.ERROR if level == "severe" else dg.AssetCheckSeverity.WARN
         return dg.MaterializeResult(
@@ -107,7 +110,7 @@ def build_drift_report_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "reference_model_version": str(version.version),
                 "champion_trained_on_current": partition in trained_on,
                 "report_url": dg.MetadataValue.url(report_url),
-                "report": dg.MetadataValue.path(str(html)),
+                "report": dg.MetadataValue.path(storage.uri(key)),
                 "column_scores": dg.MetadataValue.json(summary.column_scores),
             },
             check_results=[

@@ -2,15 +2,27 @@
 
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.resources import HomeResource, Warehouse
+from mlops_assets.home import MlopsHome
+from mlops_assets.resources import FileStorage, Warehouse
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.failures import user_failures
 
 CONTRACT_CHECK = "matches_established_contract"
+
+
+def _archiver(storage: FileStorage, dataset: str, partition: str):
+    """Keep one copy per distinct content of a dropped file (`MlopsHome.archive_key`), in the profile's storage."""
+
+    def archive(local: Path, content_hash: str) -> str:
+        key = MlopsHome.archive_key(dataset, partition, content_hash, local.name)
+        return storage.uri(key) if storage.exists(key) else storage.put(local, key)
+
+    return archive
 
 
 def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -31,52 +43,52 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
             )
         ],
     )
-    def raw(context: dg.AssetExecutionContext, home: HomeResource, warehouse: Warehouse) -> dg.MaterializeResult:
-        from mlops_assets.files import sweep_temporaries
+    def raw(context: dg.AssetExecutionContext, storage: FileStorage, warehouse: Warehouse) -> dg.MaterializeResult:
         from mlops_assets.ingest.contract import contract_differences, established_contract
         from mlops_assets.ingest.dialect import UnreadableFile
         from mlops_assets.ingest.landing import first_contract, register_file
 
         partition = context.partition_key
-        paths = home.paths
-        path = paths.landing_file(spec.name, partition, daily=spec.is_daily)
-        for folder in (paths.landing(spec.name), paths.archive(spec.name)):
-            for leftover in sweep_temporaries(folder):
+        key = MlopsHome.landing_key(spec.name, partition, daily=spec.is_daily)
+        location = storage.uri(key)
+        for prefix in (MlopsHome.landing_prefix(spec.name), MlopsHome.archive_prefix(spec.name)):
+            for leftover in storage.sweep_temporaries(prefix):
                 context.log.info(f"removed {leftover}, left by a writer that died")
-        if not path.exists() and spec.source.kind == "generator":
-            from mlops_assets.datasets.generator import write_day
+        if not storage.exists(key) and spec.source.kind == "generator":
+            from mlops_assets.datasets.generator import write_day_to
 
-            with user_failures(f"{spec.name}/raw"):
-                write_day(path.parent, dt.date.fromisoformat(partition), spec.source.rows_per_day,
-                          seed=spec.source.seed)
-            context.log.info(f"generated {path} ({spec.source.rows_per_day} rows)")
-        if not path.exists():
+            with user_failures(f"{spec.name}/raw"), storage.writing(key) as temporary:
+                write_day_to(temporary, dt.date.fromisoformat(partition), spec.source.rows_per_day,
+                             seed=spec.source.seed)
+            context.log.info(f"generated {location} ({spec.source.rows_per_day} rows)")
+        if not storage.exists(key):
             raise dg.Failure(
-                description=f"{spec.name}/raw: no landing file for partition {partition!r}: expected {path}. "
+                description=f"{spec.name}/raw: no landing file for partition {partition!r}: expected {location}. "
                 "Drop the CSV there.",
                 allow_retries=False,
             )
-        archive = paths.archive(spec.name) if spec.source.kind == "file_drop" else None
+        archive = _archiver(storage, spec.name, partition) if spec.source.kind == "file_drop" else None
+        archive_where = storage.uri(MlopsHome.archive_prefix(spec.name))
         with user_failures(f"{spec.name}/raw"):
             try:
-                with warehouse.connect() as con:
-                    raw_file = register_file(con, spec, path, partition, archive_dir=archive)
+                with storage.local_copy(location) as local, warehouse.connect() as con:
+                    raw_file = register_file(con, spec, local, partition, archive=archive, location=location)
                     first = first_contract(con, spec, exclude_partition=partition)
             except UnreadableFile as exc:
                 raise dg.Failure(
-                    description=str(exc), metadata={"file": dg.MetadataValue.path(str(path))}, allow_retries=False
+                    description=str(exc), metadata={"file": dg.MetadataValue.path(location)}, allow_retries=False
                 ) from None
         contract = raw_file.dialect.to_metadata()
         established = established_contract(first[1] if first else None, spec.contract)
         differences = contract_differences(contract, established) if established else []
         against = first[0] if first else "the spec's pinned contract"
         if raw_file.previous_hash:
-            kept = f"every version is kept in {archive}" if archive else "the generator can rewrite earlier versions"
-            context.log.warning(f"{path.name}: content changed since the last ingest; version {raw_file.version} "
+            kept = f"every version is kept in {archive_where}" if archive else "the generator can rewrite earlier versions"
+            context.log.warning(f"{Path(location).name}: content changed since the last ingest; version {raw_file.version} "
                                 f"replaces {raw_file.previous_hash[:19]} ({kept})")
         return dg.MaterializeResult(
             metadata={
-                "file": dg.MetadataValue.path(str(path)),
+                "file": dg.MetadataValue.path(location),
                 "content_hash": raw_file.content_hash,
                 "size_bytes": raw_file.size_bytes,
                 "delimiter": repr(raw_file.dialect.delimiter),
@@ -86,7 +98,7 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
                 "ingestion_contract": dg.MetadataValue.json(contract),
                 "file_version": raw_file.version,
                 "previous_hash": raw_file.previous_hash or "",
-                **({"archived_copy": dg.MetadataValue.path(str(raw_file.archived_copy))} if raw_file.archived_copy else {}),
+                **({"archived_copy": dg.MetadataValue.path(raw_file.archived_copy)} if raw_file.archived_copy else {}),
                 **({"ignored_columns": dg.MetadataValue.json(raw_file.ignored_columns)} if raw_file.ignored_columns else {}),
             },
             data_version=dg.DataVersion(raw_file.content_hash),
@@ -95,7 +107,7 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
                     check_name=CONTRACT_CHECK,
                     passed=not differences,
                     metadata={"established_by": against, "differences": dg.MetadataValue.json(differences)},
-                    description=f"{path.name} differs from the contract established by {against}: "
+                    description=f"{Path(location).name} differs from the contract established by {against}: "
                     + "; ".join(differences) + ". Fix the file, or pin the new contract in the dataset spec "
                     "(`contract:`) and re-materialize"
                     if differences else None,

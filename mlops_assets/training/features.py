@@ -15,7 +15,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.tables import q, table, transaction
+from mlops_assets.tables import commit_attempts, q, table, transaction
 
 FEATURE_TABLE_META_COLUMNS = ("_partition", "_ingested_at")
 
@@ -87,16 +87,17 @@ def build_features_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, 
     target = table(spec, "features")
     con.register("_features_frame", frame)
     try:
-        with transaction(con):
-            con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM _features_frame LIMIT 0")
-            existing = [r[0] for r in con.execute(f"DESCRIBE {target}").fetchall()]
-            if existing != list(frame.columns):
-                # The spec changed the feature set: the old table cannot hold the new rows.
-                con.execute(f"DROP TABLE {target}")
-                con.execute(f"CREATE TABLE {target} AS SELECT * FROM _features_frame LIMIT 0")
-            con.execute(f"DELETE FROM {target} WHERE _partition = ?", [partition])
-            cols = ", ".join(q(c) for c in frame.columns)
-            con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _features_frame")
+        for attempt in commit_attempts(con, f"{spec.name}.features [{partition}]"):
+            with attempt, transaction(con):
+                con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM _features_frame LIMIT 0")
+                existing = [r[0] for r in con.execute(f"DESCRIBE {target}").fetchall()]
+                if existing != list(frame.columns):
+                    # The spec changed the feature set: the old table cannot hold the new rows.
+                    con.execute(f"DROP TABLE {target}")
+                    con.execute(f"CREATE TABLE {target} AS SELECT * FROM _features_frame LIMIT 0")
+                con.execute(f"DELETE FROM {target} WHERE _partition = ?", [partition])
+                cols = ", ".join(q(c) for c in frame.columns)
+                con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _features_frame")
     finally:
         con.unregister("_features_frame")
     return frame

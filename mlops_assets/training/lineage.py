@@ -19,7 +19,7 @@ import duckdb
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.home import REPO_DIR
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.tables import table
+from mlops_assets.tables import snapshot_id, table
 
 LINEAGE_ARTIFACT = "lineage/lineage.json"
 CODE_VERSION_TAG = "mlops.code_version"
@@ -28,6 +28,7 @@ PARTITIONS_TAG = "mlops.partitions"
 FILE_HASHES_TAG = "mlops.file_hashes"
 DATA_HASH_TAG = "mlops.training_data_hash"
 _MAX_TAG_CHARS = 8000  # MLflow refuses longer tag values
+SNAPSHOT_TAG = "mlops.lake_snapshot"
 
 
 @cache
@@ -75,8 +76,14 @@ def build_lineage(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions: list[str], *, dagster_run_id: str | None = None
 ) -> dict[str, Any]:
     """What trained a model, known before training starts; training adds the model's own fields
-    (model_version, mlflow_run_id, mlflow_parent_run_id, decision_threshold, winner, candidates, validation)."""
+    (model_version, mlflow_run_id, mlflow_parent_run_id, decision_threshold, winner, candidates, validation).
+
+    `snapshot_id` is the warehouse snapshot the connection read (one snapshot per transaction), so the exact
+    training tables can be read back later with `... AT (VERSION => snapshot_id)`; it is left out where the
+    warehouse has no snapshots."""
+    snapshot = snapshot_id(con)
     return {
+        **({"snapshot_id": snapshot} if snapshot is not None else {}),
         "dataset": spec.name,
         "registered_model": spec.registered_model_name,
         "dagster_run_id": dagster_run_id,
@@ -106,6 +113,8 @@ def lineage_tags(lineage: dict[str, Any]) -> dict[str, str]:
         PARTITIONS_TAG: listed,
         DATA_HASH_TAG: training_data_hash(lineage),
     }
+    if "snapshot_id" in lineage:
+        tags[SNAPSHOT_TAG] = str(lineage["snapshot_id"])
     if len(hashes) <= _MAX_TAG_CHARS:
         tags[FILE_HASHES_TAG] = hashes
     return tags

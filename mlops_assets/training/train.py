@@ -37,7 +37,7 @@ import pandas as pd
 from mlops_assets.datasets.spec import BASELINE, ESTIMATORS_FOR_TASK, LOWER_IS_BETTER, DatasetSpec
 from mlops_assets.recovery import process_tags
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.tables import partition_table, partitions_in_order, q, table, table_exists
+from mlops_assets.tables import partitions_in_order, q, table, table_exists
 from mlops_assets.training.features import feature_names, fitted_feature_transformer
 from mlops_assets.training.lineage import build_lineage, lineage_tags, log_lineage
 from mlops_assets.training.registry import CHALLENGER_ALIAS, REFERENCE_ARTIFACT
@@ -322,7 +322,9 @@ def ingested_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> li
 
 
 def _has_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> bool:
-    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {partition_table(spec, partition)})").fetchone()[0])
+    return bool(con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {table(spec, 'cleaned')} WHERE _partition = ?)", [partition]
+    ).fetchone()[0])
 
 
 def stale_feature_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partitions: list[str]) -> list[str]:
