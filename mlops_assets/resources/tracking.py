@@ -7,6 +7,9 @@ branches. One MLflow run per model materialization, tagged with the Dagster run 
 
 from __future__ import annotations
 
+import os
+import random
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +17,12 @@ import dagster as dg
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+# (process, tracking URI) pairs whose store answered once: its tables exist from then on.
+_STORES_READY: set[tuple[int, str]] = set()
+# What MLflow's first contact with a fresh store raises when another process creates the tables at the
+# same moment (its migrations are not safe to run concurrently).
+_CREATION_RACE = ("already exists", "duplicate key", "UniqueViolation", "database is locked", "alembic_version")
 
 
 class MlflowTracking(dg.ConfigurableResource):
@@ -48,7 +57,24 @@ class MlflowTracking(dg.ConfigurableResource):
         from mlflow import MlflowClient
 
         self.setup()
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        key = (os.getpid(), self.tracking_uri)
+        if key in _STORES_READY:
+            return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        # First contact in this process: MLflow creates a fresh store's tables (client construction opens the
+        # tracking store, the first registry call the registry store), and two processes doing that at once
+        # collide (many runs starting together on a new deployment). Retry until the winner has finished.
+        attempts = 8
+        for attempt in range(attempts):
+            try:
+                client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+                client.search_registered_models(max_results=1)
+                break
+            except Exception as exc:
+                if attempt == attempts - 1 or not any(m in str(exc) for m in _CREATION_RACE):
+                    raise
+                time.sleep(0.3 * (attempt + 1) + random.random() * 0.3)
+        _STORES_READY.add(key)
+        return client
 
     def experiment_id(self, dataset: str) -> str:
         """The dataset's experiment, created on first use with artifacts under our artifact root."""
