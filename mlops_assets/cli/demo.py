@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
     from mlops_assets.definitions import build_definitions
 
     specs = load_specs()
-    runner = Runner(build_definitions(home, specs), dagster_instance(), home, log_level="CRITICAL")
+    runner = Runner(build_definitions(home, specs), dagster_instance(), home, log_level="CRITICAL", progress=True)
     run_demo(runner, specs, days=args.days, drift_days=args.drift_days, rows_per_day=args.rows_per_day, say=print)
     print(format_status(collect_status(home, specs, runner.instance)))
     print(

@@ -27,9 +27,13 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
     if spec is None or spec.source.kind != "generator":
         raise UsageError(f"{args.dataset!r} has no generator; generated datasets: "
                          f"{[n for n, s in specs.items() if s.source.kind == 'generator']}")
+    from mlops_assets.cli.progress import Progress
+
     rows = args.rows_per_day or spec.source.rows_per_day
+    progress = Progress(f"generate {spec.name}", args.days, "days")
     paths = generate_range(home.landing(spec.name, create=True), args.start, args.days, rows,
-                           seed=spec.source.seed, drift_from=args.drift_from)
+                           seed=spec.source.seed, drift_from=args.drift_from,
+                           on_day=lambda _: progress.advance(rows=rows))
     for path in paths:
         print(path)
     print(f"{len(paths)} files, {rows} rows each" + (f", drift from {args.drift_from}" if args.drift_from else ""))

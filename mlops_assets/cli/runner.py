@@ -6,8 +6,10 @@ DAGSTER_HOME, so `make dev` shows everything that was materialized here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import uuid
 from dataclasses import dataclass
 
 import dagster as dg
@@ -32,6 +34,14 @@ class Runner:
     instance: dg.DagsterInstance
     home: MlopsHome
     log_level: str = "WARNING"
+    progress: bool = False  # progress lines on stderr while a run goes (the CLI's verbs)
+
+    def _following(self, run_id: str, label: str):
+        if not self.progress:
+            return contextlib.nullcontext()
+        from mlops_assets.cli.progress import RunProgress
+
+        return RunProgress(self.instance, run_id, label)
 
     def execute(
         self, job_name: str, partition_key: str | None = None, *, asset_selection: list[dg.AssetKey] | None = None,
@@ -42,14 +52,17 @@ class Runner:
         run_config: dict = {"loggers": {"console": {"config": {"log_level": self.log_level}}}}
         if ops_config:
             run_config["ops"] = ops_config
-        return job.execute_in_process(
-            instance=self.instance,
-            partition_key=partition_key,
-            asset_selection=asset_selection,
-            raise_on_error=False,
-            tags=tags or {},
-            run_config=run_config,
-        )
+        run_id = str(uuid.uuid4())
+        with self._following(run_id, job_name + (f" [{partition_key}]" if partition_key else "")):
+            return job.execute_in_process(
+                instance=self.instance,
+                partition_key=partition_key,
+                asset_selection=asset_selection,
+                raise_on_error=False,
+                tags=tags or {},
+                run_config=run_config,
+                run_id=run_id,
+            )
 
     def run(
         self, job_name: str, partition_key: str | None = None, tags: dict[str, str] | None = None,
@@ -70,11 +83,15 @@ class Runner:
         """
         keys = list(request.asset_selection or [])
         job = self.defs.resolve_implicit_job_def_def_for_assets(keys)
-        result = job.execute_in_process(
-            instance=self.instance, asset_selection=keys, partition_key=request.partition_key,
-            tags=dict(request.tags), raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
-        )
+        run_id = str(uuid.uuid4())
+        label = ", ".join(k.to_user_string() for k in keys) + (f" [{request.partition_key}]" if request.partition_key else "")
+        with self._following(run_id, label):
+            result = job.execute_in_process(
+                instance=self.instance, asset_selection=keys, partition_key=request.partition_key,
+                tags=dict(request.tags), raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
+                run_id=run_id,
+            )
         problems = failures(result, self.gates)
         if problems and check:
             raise JobFailed("requested run failed: " + " | ".join(problems))
@@ -126,7 +143,7 @@ def cli_runner(home: MlopsHome) -> Runner:
     from mlops_assets.datasets.spec import load_specs
     from mlops_assets.definitions import build_definitions
 
-    return Runner(build_definitions(home, load_specs()), dagster_instance(), home, log_level="CRITICAL")
+    return Runner(build_definitions(home, load_specs()), dagster_instance(), home, log_level="CRITICAL", progress=True)
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -170,12 +187,23 @@ def _train_until(spec: DatasetSpec, partition: str) -> dict:
     return {"__".join(asset_key(spec.name, Stage.MODEL).path): {"config": {"train_until": partition}}}
 
 
+def _progress(runner: Runner, what: str, total: int, unit: str):
+    """`advance(rows=...)` of a Progress when the runner reports progress, else a no-op."""
+    if not runner.progress:
+        return lambda **_: None
+    from mlops_assets.cli.progress import Progress
+
+    return Progress(what, total, unit).advance
+
+
 def run_demo(runner: Runner, specs: dict[str, DatasetSpec], *, days: int, drift_days: int, rows_per_day: int, say=log.info) -> None:
     """The story: history -> champion -> Bento; then a drifted batch arrives and is caught."""
     tx = specs["transactions"]
     start = dt.date.fromisoformat(tx.partitioning.start_date)
     drift_from = start + dt.timedelta(days=days)
-    generate_range(runner.home.landing(tx.name, create=True), start, days + drift_days, rows_per_day, seed=tx.source.seed, drift_from=drift_from)
+    generated = _progress(runner, f"generate {tx.name}", days + drift_days, "days")
+    generate_range(runner.home.landing(tx.name, create=True), start, days + drift_days, rows_per_day, seed=tx.source.seed,
+                   drift_from=drift_from, on_day=lambda _: generated(rows=rows_per_day))
     say(f"transactions: generated {days + drift_days} days x {rows_per_day} rows (drift from {drift_from})")
     for offset in range(days):
         runner.ingest(tx, (start + dt.timedelta(days=offset)).isoformat())

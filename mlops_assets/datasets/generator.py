@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -117,14 +118,14 @@ def generate_range(
     *,
     seed: int,
     drift_from: dt.date | None = None,
+    on_day: Callable[[Path], None] | None = None,
 ) -> list[Path]:
-    return [
-        write_day(
-            landing_dir,
-            start + dt.timedelta(days=offset),
-            rows_per_day,
-            seed=seed,
-            drifted=drift_from is not None and start + dt.timedelta(days=offset) >= drift_from,
-        )
-        for offset in range(days)
-    ]
+    """Write `days` daily files from `start`; `on_day` is told of each file as it lands (progress)."""
+    written = []
+    for offset in range(days):
+        day = start + dt.timedelta(days=offset)
+        path = write_day(landing_dir, day, rows_per_day, seed=seed, drifted=drift_from is not None and day >= drift_from)
+        written.append(path)
+        if on_day is not None:
+            on_day(path)
+    return written
