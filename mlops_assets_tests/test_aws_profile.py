@@ -229,3 +229,32 @@ def test_status_in_the_aws_profile_answers_from_the_cloud_without_printing_secre
     assert len(wine["serve_example"]["records"]) == 2
     assert "postgres" in status["warehouse"] and f"s3://{BUCKET}/{PREFIX}/lake/" in status["warehouse"]
     assert cloud["pg"].password not in done.stdout
+
+
+def test_cli_generate_and_ingest_land_in_s3_and_a_replaced_version_is_archived(cloud, materialized, tmp_path):
+    """Last in this module: it replaces red-1.csv. The CLI lands files in the profile's landing zone (S3 here)."""
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mlops_assets.cli", *args], env=cloud["env"],
+                              capture_output=True, text=True, timeout=600)
+
+    generated = cli("generate", "transactions", "--start", "2026-02-01", "--days", "2", "--rows-per-day", "300")
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    assert sorted(_keys(cloud, "landing/transactions/")) == [
+        "landing/transactions/transactions_2026-02-01.csv", "landing/transactions/transactions_2026-02-02.csv"]
+
+    before = cloud["s3"].get_object(Bucket=BUCKET, Key=f"{PREFIX}/landing/wine_quality/red-1.csv")["Body"].read()
+    replacement = tmp_path / "red-1.csv"
+    header, *rows = before.decode().splitlines(keepends=True)
+    replacement.write_text(header + "".join(rows[:150]))
+    done = cli("ingest", "wine_quality", str(replacement), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["landed_as"] == f"s3://{BUCKET}/{PREFIX}/landing/wine_quality/red-1.csv"
+    assert summary["rows_cleaned"] == 150
+    landed = cloud["s3"].get_object(Bucket=BUCKET, Key=f"{PREFIX}/landing/wine_quality/red-1.csv")["Body"].read()
+    assert landed == replacement.read_bytes()
+    archived = [cloud["s3"].get_object(Bucket=BUCKET, Key=f"{PREFIX}/{k}")["Body"].read()
+                for k in _keys(cloud, "archive/wine_quality/red-1.csv/")]
+    assert before in archived and landed in archived  # the replaced version kept, the new one registered
+    con = _lake(cloud)
+    assert con.execute("SELECT count(*) FROM lake.wine_quality.cleaned WHERE _partition = 'red-1.csv'").fetchone()[0] == 150

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from mlops_assets.cli.errors import UsageError, date_arg, positive_int
 from mlops_assets.home import MlopsHome
@@ -19,7 +20,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, home: MlopsHome) -> int:
-    from mlops_assets.datasets.generator import generate_range
+    from mlops_assets.datasets.generator import write_day_to
     from mlops_assets.datasets.spec import load_specs
 
     specs = load_specs()
@@ -28,12 +29,21 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
         raise UsageError(f"{args.dataset!r} has no generator; generated datasets: "
                          f"{[n for n, s in specs.items() if s.source.kind == 'generator']}")
     from mlops_assets.cli.progress import Progress
+    from mlops_assets.definitions import profile_resources
 
     rows = args.rows_per_day or spec.source.rows_per_day
     progress = Progress(f"generate {spec.name}", args.days, "days")
-    paths = generate_range(home.landing(spec.name, create=True), args.start, args.days, rows,
-                           seed=spec.source.seed, drift_from=args.drift_from,
-                           on_day=lambda _: progress.advance(rows=rows))
+    paths = []
+    # Into the profile's landing zone (a folder, or S3 in the `aws` profile), each file published whole.
+    with profile_resources(home) as resources:
+        for offset in range(args.days):
+            day = args.start + dt.timedelta(days=offset)
+            key = MlopsHome.landing_key(spec.name, day.isoformat(), daily=True)
+            with resources.storage.writing(key) as temporary:
+                write_day_to(temporary, day, rows, seed=spec.source.seed,
+                             drifted=args.drift_from is not None and day >= args.drift_from)
+            paths.append(resources.storage.uri(key))
+            progress.advance(rows=rows)
     for path in paths:
         print(path)
     print(f"{len(paths)} files, {rows} rows each" + (f", drift from {args.drift_from}" if args.drift_from else ""))

@@ -16,9 +16,9 @@ from typing import Any
 from mlops_assets.cli.runner import Runner, check_results, failures, materialization_metadata
 from mlops_assets.datasets.factory import job_name
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.files import atomic_copy
+from mlops_assets.home import MlopsHome
 from mlops_assets.ingest.dialect import UnreadableFile, sniff_csv
-from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, archive_file, file_digest, map_columns
+from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, file_digest, map_columns
 from mlops_assets.stages import Stage, asset_key
 
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -51,18 +51,33 @@ def preflight(spec: DatasetSpec, path: Path) -> None:
         raise IngestRefused(str(exc)) from None
 
 
+def land(home: MlopsHome, spec: DatasetSpec, path: Path, partition: str) -> str:
+    """Put `path` in the profile's landing zone (a folder under MLOPS_HOME, or S3 in the `aws` profile) as
+    `partition`'s file, keeping the version it replaces in the archive first; returns where it landed."""
+    from mlops_assets.definitions import profile_resources
+
+    key = MlopsHome.landing_key(spec.name, partition, daily=spec.is_daily)
+    with profile_resources(home) as resources:
+        storage = resources.storage
+        target = storage.uri(key)
+        if "://" not in target and Path(target).resolve() == path:
+            return target  # dropped in the landing zone already
+        if storage.exists(key):
+            with storage.local_copy(target) as old:
+                old_hash = file_digest(old)
+                archived = MlopsHome.archive_key(spec.name, partition, old_hash, old.name)
+                if old_hash != file_digest(path) and not storage.exists(archived):
+                    storage.put(old, archived)  # about to be replaced by different bytes: keep it
+        storage.put(path, key)
+    return target
+
+
 def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None = None) -> dict[str, Any]:
     """Land one file and materialize raw -> cleaned -> features for it; returns the summary printed by the CLI."""
     path = Path(path).resolve()
     preflight(spec, path)
     key = partition_for(spec, path, partition)
-    target = runner.home.landing_file(spec.name, key, daily=spec.is_daily)
-    if target.resolve() != path:
-        old_hash = file_digest(target) if target.exists() else None
-        if old_hash and old_hash != file_digest(path):
-            # The landing file is about to be replaced by different bytes: keep the old version first.
-            archive_file(target, runner.home.archive(spec.name), key, old_hash)
-        atomic_copy(path, target)
+    target = land(runner.home, spec, path, key)
     runner.register_partition(spec, key)
     result = runner.execute(job_name(spec.name, "ingest"), key, tags={"mlops/trigger": "cli-ingest"})
     raw = materialization_metadata(result, asset_key(spec.name, Stage.RAW))
