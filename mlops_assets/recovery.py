@@ -111,7 +111,7 @@ def end_dead_mlflow_runs(tracking, spec) -> list[str]:
     A model version registered by such a run, with no promotion decision, is tagged as abandoned, so
     the registry never shows a version nobody decided on. Returns the run ids ended.
     """
-    from mlops_assets.training.promotion import PROMOTION_TAG
+    from mlops_assets.training.registry import PROMOTION_TAG
 
     client = tracking.client()
     experiment = client.get_experiment_by_name(f"mlops_assets/{spec.name}")

@@ -53,6 +53,10 @@ READ_TYPES = {
 NULL_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none")
 
 
+class WarehouseBusy(RuntimeError):
+    """Commits kept colliding with other writers for longer than we were willing to retry."""
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """All-or-nothing: commit when the block ends, roll back on any error, and let that error be what the
@@ -104,8 +108,6 @@ class _CommitAttempts:
         self.delay, self.collisions = 0.05, 0
 
     def should_retry(self, error: BaseException) -> bool:
-        from mlops_assets.resources.warehouse import WarehouseBusy
-
         if not is_retryable(error):
             return False
         self.collisions += 1

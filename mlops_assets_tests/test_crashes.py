@@ -189,8 +189,7 @@ def test_kill_while_logging_the_model_then_rerun_ends_the_dead_runs_and_decides(
     """A training process killed after registering its version: runs end FAILED, the version is marked."""
     from mlops_assets.recovery import reconcile_dead_runs
     from mlops_assets.resources import MlflowTracking
-    from mlops_assets.training.promotion import PROMOTION_TAG
-    from mlops_assets.training.registry import champion
+    from mlops_assets.training.registry import PROMOTION_TAG, champion
 
     local = MlflowTracking(tracking_uri=runner.home.tracking_uri, artifact_root=str(runner.home.artifact_root))
     before = champion(local, wine_champion).version

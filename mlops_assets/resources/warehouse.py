@@ -29,7 +29,9 @@ import dagster as dg
 import duckdb
 from dagster_aws.s3 import S3Resource
 
-from mlops_assets.tables import COMMIT_TIMEOUT_VARIABLE
+from mlops_assets.tables import COMMIT_TIMEOUT_VARIABLE, WarehouseBusy
+
+__all__ = ["CloudWarehouse", "LocalWarehouse", "Warehouse", "WarehouseBusy"]
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,6 @@ LAKE = "lake"
 
 LAKE_METADATA_SCHEMA = "mlops_lake"
 """The PostgreSQL schema holding the lake's catalog tables (ducklake_*)."""
-
-
-class WarehouseBusy(RuntimeError):
-    """Commits kept colliding with other writers for longer than we were willing to retry."""
 
 
 def extension_directory() -> Path:

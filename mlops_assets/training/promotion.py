@@ -32,11 +32,10 @@ import pandas as pd
 
 from mlops_assets.datasets.spec import LOWER_IS_BETTER, DatasetSpec
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.training.registry import CHAMPION_ALIAS, champion, load_champion_pipeline
+from mlops_assets.training.registry import CHAMPION_ALIAS, PROMOTION_TAG, champion, load_champion_pipeline
 
 log = logging.getLogger(__name__)
 
-PROMOTION_TAG = "mlops.promotion"  # promoted | rejected | manual
 LOCK_TIMEOUT_SECONDS = 300.0
 MAX_ATTEMPTS = 5
 

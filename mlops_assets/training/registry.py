@@ -15,6 +15,7 @@ from mlops_assets.resources.tracking import MlflowTracking
 
 CHAMPION_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
+PROMOTION_TAG = "mlops.promotion"  # on a model version: promoted | rejected | manual (or why none was made)
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 
 
