@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops_assets.progress import Progress
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -141,10 +143,12 @@ def main() -> None:
             print(f"\nreference {rows:,} rows x current {args.current_rows:,} rows (generated in "
                   f"{time.perf_counter() - t0:.0f}s)")
             results = {}
+            progress = Progress(f"  reference {rows:,} rows", 2, "measurements", every=0)
             for kind in ("scipy", "ours"):
                 done = subprocess.run([sys.executable, __file__, "--worker", kind, "--db", str(db), "--out", tmp],
                                       capture_output=True, text=True, check=True)
                 results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+                progress.advance(rows=rows + args.current_rows)
             ours, floor = results["ours"], results["scipy"]
             print(f"  scipy, every row   {floor['seconds']:7.2f}s  peak RSS {floor['peak_rss_mb']:6.0f} MiB  "
                   f"drifted {len(floor['drifted'])}")

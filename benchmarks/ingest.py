@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops_assets.progress import Progress
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -133,9 +135,11 @@ def main() -> None:
             print(f"\n{rows:,} rows, {size_mb:,.0f} MiB CSV (generated in {time.perf_counter() - t0:.0f}s)")
             repeats = args.repeats if rows <= 2_000_000 else 1
             results: dict[str, list[dict]] = {"bare": [], "ours": []}
+            progress = Progress(f"  {rows:,} rows", repeats * 2, "measurements", every=0)
             for _ in range(repeats):
                 for kind in ("bare", "ours"):
                     results[kind].append(run_worker(kind, csv_path, workdir, args.memory_limit))
+                    progress.advance(rows=rows)
             bare_s = statistics.median(r["seconds"] for r in results["bare"])
             ours_s = statistics.median(r["seconds"] for r in results["ours"])
             ours = min(results["ours"], key=lambda r: abs(r["seconds"] - ours_s))

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops_assets.progress import Progress
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 ROWS_PER_DAY = 100_000
@@ -122,6 +124,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.runs, args.home, args.candidates)))
         return
     print(f"cores {os.cpu_count()}; transactions, {ROWS_PER_DAY:,} rows a day; {args.runs} model runs per size")
+    progress = Progress("  sizes", len(args.rows), "sizes", every=0)
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="mlops-bench-train-") as tmp:
             out = subprocess.run(
@@ -132,6 +135,7 @@ def main() -> None:
             if out.returncode != 0:
                 sys.exit(f"benchmark worker for {rows:,} rows failed:\n{out.stderr[-4000:]}")
             report(json.loads(out.stdout.strip().splitlines()[-1]))
+            progress.advance(rows=rows)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import uuid
 
 import dagster as dg
 
-from mlops_assets.cli.progress import Progress, RunProgress
+from mlops_assets.progress import Progress, RunProgress
 
 
 def test_progress_lines_count_rate_and_time_left_and_always_end_with_the_last_unit():

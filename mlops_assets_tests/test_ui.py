@@ -209,13 +209,16 @@ def test_backfill_of_three_transactions_days_from_the_ui_completes_and_is_listed
     page.goto(f"{ui.url}/assets/transactions/raw")
     page.get_by_text("Materialize…").first.click()  # the asset page's launch button (its icon is in its name)
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Partition selection").first.wait_for()
+    # With more than 90 days of partitions the dialog opens on the last 90, without the partition box:
+    # "Show all partitions" brings it (its placeholder shows the range syntax).
+    box = dialog.get_by_placeholder(re.compile(r"^ex: "))
     show_all = dialog.get_by_text("Show all partitions")
-    if show_all.count():  # only offered when the dialog opens on a recent range
+    box.or_(show_all).first.wait_for()
+    if show_all.is_visible():
         show_all.click()
+    box.wait_for()
     start = dt.date(2026, 1, 1)
     days = [start + dt.timedelta(days=i) for i in range(TX_DAYS)]
-    box = dialog.locator("input").first
     box.fill(f"[{days[0]}...{days[-1]}]")
     box.press("Enter")
     dialog.get_by_text(f"{TX_DAYS} partitions").wait_for()
@@ -251,6 +254,9 @@ def test_model_page_shows_candidates_promotion_and_the_mlflow_link(ui):
     body = page.inner_text("body")
     assert "dummy" in body  # the baseline is in the candidates table
     ui.shot(page, "model")
+    page.get_by_placeholder("Filter metadata keys").fill("candidates")
+    page.get_by_text("dummy").first.wait_for()
+    ui.shot(page, "model-candidates")
 
 
 def test_drift_report_page_shows_its_check_and_links_the_report(ui):

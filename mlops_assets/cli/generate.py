@@ -28,8 +28,8 @@ def run(args: argparse.Namespace, home: MlopsHome) -> int:
     if spec is None or spec.source.kind != "generator":
         raise UsageError(f"{args.dataset!r} has no generator; generated datasets: "
                          f"{[n for n, s in specs.items() if s.source.kind == 'generator']}")
-    from mlops_assets.cli.progress import Progress
     from mlops_assets.definitions import profile_resources
+    from mlops_assets.progress import Progress
 
     rows = args.rows_per_day or spec.source.rows_per_day
     progress = Progress(f"generate {spec.name}", args.days, "days")

@@ -39,7 +39,7 @@ class Runner:
     def _following(self, run_id: str, label: str):
         if not self.progress:
             return contextlib.nullcontext()
-        from mlops_assets.cli.progress import RunProgress
+        from mlops_assets.progress import RunProgress
 
         return RunProgress(self.instance, run_id, label)
 
@@ -191,7 +191,7 @@ def _progress(runner: Runner, what: str, total: int, unit: str):
     """`advance(rows=...)` of a Progress when the runner reports progress, else a no-op."""
     if not runner.progress:
         return lambda **_: None
-    from mlops_assets.cli.progress import Progress
+    from mlops_assets.progress import Progress
 
     return Progress(what, total, unit).advance
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import dagster as dg
+if TYPE_CHECKING:
+    import dagster as dg
 
 # Materialization metadata that counts rows, most telling first (see the stage modules).
 ROW_COUNT_KEYS = ("rows_read", "rows_cleaned", "rows", "rows_scored", "rows_train", "current_rows")
@@ -64,15 +65,13 @@ class RunProgress:
     """Follow one in-process run: a line when each step ends (its rows and rate), and a heartbeat while a
     step runs long. Use as a context manager around `execute_in_process(run_id=...)`."""
 
-    WATCHED = {
-        dg.DagsterEventType.STEP_START,
-        dg.DagsterEventType.STEP_SUCCESS,
-        dg.DagsterEventType.STEP_FAILURE,
-        dg.DagsterEventType.ASSET_MATERIALIZATION,
-    }
-
     def __init__(self, instance: dg.DagsterInstance, run_id: str, label: str, *, poll: float = 1.0,
                  heartbeat: float = 10.0, stream: TextIO | None = None):
+        import dagster as dg  # here, not at the top: `Progress` alone stays light (the benchmarks use it)
+
+        self._types = dg.DagsterEventType
+        self._watched = {self._types.STEP_START, self._types.STEP_SUCCESS, self._types.STEP_FAILURE,
+                         self._types.ASSET_MATERIALIZATION}
         self.instance, self.run_id, self.label = instance, run_id, label
         self.poll, self.heartbeat = poll, heartbeat
         self.stream = stream or sys.stderr
@@ -112,15 +111,15 @@ class RunProgress:
                 self._say(f"running {running}")
 
     def _report(self) -> None:
-        records = self.instance.all_logs(self.run_id, of_type=self.WATCHED)
+        records = self.instance.all_logs(self.run_id, of_type=self._watched)
         for record in records[self._seen:]:
             event = record.dagster_event
             if event is None or event.step_key is None:
                 continue
             step = event.step_key
-            if event.event_type == dg.DagsterEventType.STEP_START:
+            if event.event_type == self._types.STEP_START:
                 self._started[step] = record.timestamp
-            elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            elif event.event_type == self._types.ASSET_MATERIALIZATION:
                 metadata = record.asset_materialization.metadata
                 size = getattr(metadata.get("size_bytes"), "value", None)
                 if isinstance(size, int):
@@ -133,7 +132,7 @@ class RunProgress:
             else:
                 began = self._started.pop(step, None)
                 seconds = record.timestamp - began if began is not None else 0.0
-                outcome = "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "FAILED"
+                outcome = "done" if event.event_type == self._types.STEP_SUCCESS else "FAILED"
                 parts = []
                 if (rows := self._rows.get(step)) is not None:
                     parts += [f"{rows:,} rows", _rate(rows, seconds, "rows")]
