@@ -32,7 +32,7 @@ from mlops_assets.ingest.dialect import CsvDialect, UnreadableFile, compression_
 log = logging.getLogger(__name__)
 
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1"}
-"""Dialect encodings DuckDB 2.0 reads itself (it skips a UTF-8 BOM); all others are transcoded."""
+"""Dialect encodings DuckDB reads itself (it skips a UTF-8 BOM); all others are transcoded."""
 
 MAX_LINE_BYTES = 16 << 20
 """Largest record DuckDB will read (its default is 2 MB); a bigger one becomes a reject."""
@@ -285,7 +285,7 @@ def _read_into_table(
         "auto_detect": "false",
         # Told, not guessed from the name: the sniffer recognized gzip by its magic bytes.
         "compression": _lit(compression_of(source) or "none"),
-        # strict_mode is left at its default on purpose: DuckDB 2.0 with an explicit
+        # strict_mode is left at its default on purpose: DuckDB (seen on 2.0) with an explicit
         # strict_mode=true and new_line='\r\n' silently returns zero rows.
         "max_line_size": str(MAX_LINE_BYTES),
         "buffer_size": str(READ_BUFFER_BYTES),
