@@ -461,6 +461,69 @@ class MicroBatcher:
             self._running = False
 
 
+class ForestShortcut:
+    """A forest's own average over its trees, without sklearn's per-tree call wrapper.
+
+    sklearn's forests call every tree through joblib and a wrapper that sets sklearn's config and warning
+    filters per call, even with one job: ~0.2 ms a tree, most of a 60-tree forest's 1-row call (measured
+    here: 13 ms through `predict_proba`, 0.8 ms for the trees themselves). This computes the same sum the
+    forest computes (each tree's public `predict_proba`/`predict` with `check_input=False` on the float32
+    input, in estimator order, then divided by the count), so the numbers are the same. `check` compares it
+    with the pipeline's own call on the first frame it sees and switches itself off at any difference.
+    """
+
+    def __init__(self, pipeline, task: str) -> None:
+        self.pipeline, self.task, self.enabled, self._checked = pipeline, task, False, False
+        try:
+            from sklearn.ensemble import (
+                ExtraTreesClassifier,
+                ExtraTreesRegressor,
+                RandomForestClassifier,
+                RandomForestRegressor,
+            )
+            from sklearn.pipeline import Pipeline
+        except ImportError:
+            return
+        forests = (RandomForestClassifier, ExtraTreesClassifier, RandomForestRegressor, ExtraTreesRegressor)
+        if isinstance(pipeline, Pipeline) and isinstance(pipeline[-1], forests):
+            estimator = pipeline[-1]
+            self.enabled = getattr(estimator, "n_outputs_", 1) == 1 and len(estimator.estimators_) > 0
+
+    def _average(self, frame):
+        import numpy as np
+
+        features = self.pipeline[:-1].transform(frame)
+        X = np.ascontiguousarray(features, dtype=np.float32)
+        trees = self.pipeline[-1].estimators_
+        call = "predict_proba" if self.task == "classification" else "predict"
+        total = getattr(trees[0], call)(X, check_input=False).astype(np.float64)
+        for tree in trees[1:]:
+            total += getattr(tree, call)(X, check_input=False)
+        return total / len(trees)
+
+    def __call__(self, frame):
+        """The classifier's probabilities (all classes) or the regressor's predictions for `frame`."""
+        if not self._checked:
+            return self._check(frame)
+        return self._average(frame)
+
+    def _check(self, frame):
+        import numpy as np
+
+        expected = (self.pipeline.predict_proba(frame) if self.task == "classification"
+                    else self.pipeline.predict(frame))
+        self._checked = True
+        try:
+            same = np.array_equal(np.asarray(self._average(frame)).reshape(np.shape(expected)), expected)
+        except Exception as exc:  # an estimator this shortcut does not understand: keep sklearn's path
+            same = False
+            log.warning("forest shortcut off: %s", exc)
+        if not same:
+            self.enabled = False
+            log.warning("forest shortcut off: it differs from the pipeline's own predictions")
+        return expected
+
+
 def model_thread(name: str, threads: int) -> ThreadPoolExecutor:
     """One thread that runs model calls, its native thread pools (OpenMP, BLAS) capped at `threads`.
 
@@ -589,6 +652,7 @@ class Predictor:
         self.lineage_info = self._read_lineage(info, stored)
         self._validate = None if TYPED else TypeAdapter(_dev_body(self.inputs)).validate_python
         self.pipeline = bentoml.sklearn.load_model(stored)
+        self._forest = ForestShortcut(self.pipeline, self.task)
         self.metrics = _metrics()
         home, layout = self._home(contract)
         self._log_schema = self._arrow_schema()
@@ -676,10 +740,11 @@ class Predictor:
         The frame is built with the feature columns only: a column selection of a wider frame made the
         same 1-row call measurably slower (3 ms of 13 here), so the other input columns go to the log aside.
         """
+        shortcut = self._forest if self._forest.enabled else None
         if self.task == "classification":
-            probabilities = self.pipeline.predict_proba(frame)[:, 1]
+            probabilities = (shortcut or self.pipeline.predict_proba)(frame)[:, 1]
             return probabilities >= self.threshold, probabilities
-        return self.pipeline.predict(frame).astype("float64"), None
+        return (shortcut or self.pipeline.predict)(frame).astype("float64"), None
 
     def _score_online(self, requests: list[tuple[list[dict], tuple]]) -> list[tuple[Any, Any]]:
         """Runs on the model thread: one frame and one model call for every request taken together."""
