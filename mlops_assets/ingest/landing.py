@@ -21,7 +21,6 @@ from typing import Any
 import duckdb
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.files import atomic_copy
 from mlops_assets.home import MlopsHome
 from mlops_assets.ingest.dialect import (
     CsvDialect,
@@ -125,14 +124,6 @@ def first_contract(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, exclude_pa
     return (row[0], json.loads(row[1])) if row else None
 
 
-def archive_file(path: Path, archive_dir: Path, partition: str, content_hash: str) -> Path:
-    """Copy `path` to `<archive_dir>/<partition>/<hash><suffix>` (once; written atomically) and return the copy."""
-    copy = archive_dir / partition / MlopsHome.archive_name(path.name, content_hash)
-    if not copy.exists():
-        atomic_copy(path, copy)
-    return copy
-
-
 def is_archived_copy(location: Path | str) -> bool:
     """Is `location` a copy made by archiving (`.../archive/<dataset>/<partition>/<hash>.csv`)?"""
     return MlopsHome.is_archive_key(str(location))
@@ -161,11 +152,11 @@ def _record_version(
 
 def register_file(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, partition: str, *,
-    archive_dir: Path | None = None, archive: Archiver | None = None, location: str | None = None,
+    archive: Archiver | None = None, location: str | None = None,
 ) -> RawFile:
     """Make `path` the raw data of `partition`: sniff, match the header, hash, version, record the contract.
 
-    With `archive` (or a local `archive_dir`), every distinct content of the partition is kept (file
+    With `archive` (the profile's storage, see `stages/raw.py`), every distinct content of the partition is kept (file
     drops: a changed file under the same name is a new version, the old one stays readable).
     `location` is where the landing file is stored when `path` is a local copy of it (S3). Raises
     UnreadableFile with a one-line reason for files that cannot be this dataset.
@@ -179,8 +170,6 @@ def register_file(
     content_hash = file_digest(path)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     location = location or str(path)
-    if archive is None and archive_dir is not None:
-        archive = lambda local, digest: str(archive_file(local, archive_dir, partition, digest))  # noqa: E731
 
     ensure_tables(con, spec)
     previous = con.execute(
