@@ -60,14 +60,16 @@ def worker(kind: str, csv_path: Path, db_path: Path, memory_limit: str) -> dict:
         return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
     from mlops_assets.datasets.spec import load_specs
+    from mlops_assets.home import MlopsHome
     from mlops_assets.ingest.cleaning import clean_partition
     from mlops_assets.ingest.dialect import sniff_csv
     from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, register_file
     from mlops_assets.resources import LocalWarehouse
 
     spec = load_specs()["transactions"]
-    warehouse = LocalWarehouse(catalog_path=str(db_path / "catalog.sqlite"), data_path=str(db_path / "data"),
-                               temp_directory=str(db_path / "tmp"), memory_limit=memory_limit)
+    lake = MlopsHome(db_path)
+    warehouse = LocalWarehouse(catalog_path=str(lake.lake_catalog), data_path=str(lake.lake_data),
+                               temp_directory=str(lake.scratch), memory_limit=memory_limit)
     # Once per process, not per ingest: load the (signature-checked) DuckDB extensions, attach the lake.
     t0 = time.perf_counter()
     with warehouse.connect():

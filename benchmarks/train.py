@@ -49,6 +49,7 @@ def worker(rows: int, runs: int, root: Path, candidates: list[str] | None) -> di
     from mlops_assets.datasets.spec import load_specs
     from mlops_assets.definitions import local_resources
     from mlops_assets.home import MlopsHome
+    from mlops_assets.stages import Stage, asset_key
 
     home = MlopsHome(root).ensure()
     spec = load_specs()["transactions"]
@@ -56,9 +57,9 @@ def worker(rows: int, runs: int, root: Path, candidates: list[str] | None) -> di
     resources = local_resources(home)
     start = dt.date.fromisoformat(spec.partitioning.start_date)
     days = max(1, rows // ROWS_PER_DAY)
-    generate_range(home.landing(spec.name, create=True), start, days, rows // days, seed=spec.source.seed)
+    generate_range(home, spec.name, start, days, rows // days, seed=spec.source.seed)
     instance = dg.DagsterInstance.ephemeral()
-    ingest = [a for a in dataset.assets if a.key.path[-1] in ("raw", "cleaned", "features")]
+    ingest = [a for a in dataset.assets if a.key in {asset_key(spec.name, s) for s in (Stage.RAW, Stage.CLEANED, Stage.FEATURES)}]
     t0 = time.perf_counter()
     for offset in range(days):
         day = (start + dt.timedelta(days=offset)).isoformat()
@@ -68,7 +69,7 @@ def worker(rows: int, runs: int, root: Path, candidates: list[str] | None) -> di
     MlflowClient(tracking_uri=home.tracking_uri).search_experiments()  # schema migrations: once per store
     store_seconds = time.perf_counter() - t0
 
-    model = next(a for a in dataset.assets if a.key.path[-1] == "model")
+    model = next(a for a in dataset.assets if a.key == asset_key(spec.name, Stage.MODEL))
     results = []
     for _ in range(runs):
         t0 = time.perf_counter()

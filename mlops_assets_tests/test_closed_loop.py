@@ -48,7 +48,7 @@ def _days(first: int, last: int) -> list[str]:
 def test_drift_fires_one_retrain_that_trains_on_the_drifted_days_then_settles(loop, specs):
     runner, evaluate = loop
     tx = specs["transactions"]
-    generate_range(runner.home.landing("transactions", create=True), START, 14, ROWS, seed=tx.source.seed,
+    generate_range(runner.home, "transactions", START, 14, ROWS, seed=tx.source.seed,
                    drift_from=START + dt.timedelta(days=9))
     for day in _days(1, 9):
         runner.ingest(tx, day)
@@ -84,7 +84,7 @@ def test_drift_fires_one_retrain_that_trains_on_the_drifted_days_then_settles(lo
 def test_no_drift_no_retrain(loop, specs):
     runner, evaluate = loop
     tx = specs["transactions"]
-    generate_range(runner.home.landing("transactions", create=True), START, 10, ROWS, seed=tx.source.seed)
+    generate_range(runner.home, "transactions", START, 10, ROWS, seed=tx.source.seed)
     for day in _days(1, 8):
         runner.ingest(tx, day)
     runner.run("transactions_train", ops_config={"transactions__model": {"config": {"train_until": _days(8, 8)[0]}}})

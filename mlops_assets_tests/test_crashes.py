@@ -68,7 +68,7 @@ def test_kill_inside_an_ingest_stage_then_rerun_gives_exact_counts_and_no_ghost(
     from mlops_assets.recovery import reconcile_dead_runs
 
     home = runner.home
-    generate_range(home.landing("transactions", create=True), DAY, 1, ROWS, seed=5)
+    generate_range(home, "transactions", DAY, 1, ROWS, seed=5)
     killed = _driver(home, "--dataset", "transactions", "--job", "transactions_ingest", "--partition",
                      DAY.isoformat(), "--kill-before-commit-in", module)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
@@ -123,7 +123,7 @@ def test_kill_while_building_the_bento_then_rerun_serves_a_loadable_champion(run
 
 def test_eight_partition_runs_in_separate_processes_land_exactly_once(runner, specs):
     days = [DAY + dt.timedelta(days=i) for i in range(8)]
-    generate_range(runner.home.landing("transactions", create=True), DAY, 8, ROWS, seed=9)
+    generate_range(runner.home, "transactions", DAY, 8, ROWS, seed=9)
     env = {**os.environ, "MLOPS_HOME": str(runner.home.root), "DAGSTER_HOME": str(runner.home.dagster_home)}
     processes = [
         subprocess.Popen([sys.executable, "-m", "mlops_assets_tests.crash_driver", "--dataset", "transactions",

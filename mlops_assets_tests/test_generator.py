@@ -15,9 +15,9 @@ DAY = dt.date(2026, 3, 1)
 
 
 def test_same_seed_and_day_give_the_same_bytes(tmp_path):
-    a = write_day(tmp_path / "a", DAY, 2000, seed=5).read_bytes()
-    b = write_day(tmp_path / "b", DAY, 2000, seed=5).read_bytes()
-    c = write_day(tmp_path / "c", DAY, 2000, seed=6).read_bytes()
+    a = write_day(tmp_path / "a.csv", DAY, 2000, seed=5).read_bytes()
+    b = write_day(tmp_path / "b.csv", DAY, 2000, seed=5).read_bytes()
+    c = write_day(tmp_path / "c.csv", DAY, 2000, seed=6).read_bytes()
     assert a == b and a != c
 
 

@@ -269,7 +269,7 @@ def test_fraud_validates_on_the_newest_rows_with_class_weights(home, fresh_resou
 
     spec = specs["transactions"]
     dataset = build_dataset(spec)
-    generate_range(home.landing(spec.name, create=True), dt.date(2026, 1, 1), 2, 1500, seed=spec.source.seed)
+    generate_range(home, spec.name, dt.date(2026, 1, 1), 2, 1500, seed=spec.source.seed)
     instance = dg.DagsterInstance.ephemeral()
     ingest = [a for a in dataset.assets if a.key.path[-1] in ("raw", "cleaned", "features")]
     for day in ("2026-01-01", "2026-01-02"):

@@ -123,7 +123,7 @@ def ui():
     home = MlopsHome(root / "home").ensure()
     specs = load_specs()
     start = dt.date.fromisoformat(specs["transactions"].partitioning.start_date)
-    generate_range(home.landing("transactions", create=True), start, TX_DAYS, TX_ROWS, seed=3)
+    generate_range(home, "transactions", start, TX_DAYS, TX_ROWS, seed=3)
     land_shipped_file(specs["wine_quality"], home, "winequality-red.csv")  # the landing sensor picks it up
 
     shots = Path(os.environ.get("MLOPS_SCREENSHOTS") or root / "screenshots")

@@ -19,7 +19,7 @@ from mlops_assets.datasets.generator import generate_range
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.files import atomic_copy
 from mlops_assets.home import MlopsHome
-from mlops_assets.stages import Stage, asset_key
+from mlops_assets.stages.model import training_run_config
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,9 @@ def failures(result: dg.ExecuteInProcessResult, gates: set[dg.AssetCheckKey] | N
     """
     failed_checks = [c for c in result.get_asset_check_evaluations()
                      if not c.passed and (gates is None or c.asset_check_key in gates)]
-    reasons = [_failure_reason(e) for e in result.get_step_failure_events()]
-    # a blocking check's failure is reported below, with its description
-    problems = [r for r in reasons if not (failed_checks and "DagsterAssetCheckFailedError" in r)]
+    # a step failed by its own blocking check is reported below, with the check's description
+    failed_by_check = {c.asset_check_key.asset_key.to_python_identifier() for c in failed_checks}
+    problems = [_failure_reason(e) for e in result.get_step_failure_events() if e.step_key not in failed_by_check]
     for check in failed_checks:
         problems.append(f"check {check.asset_check_key.to_user_string()} failed: "
                         f"{check.description or 'see the Dagster UI'}")
@@ -182,11 +182,6 @@ def land_shipped_file(spec: DatasetSpec, home: MlopsHome, name: str) -> str:
     return name
 
 
-def _train_until(spec: DatasetSpec, partition: str) -> dict:
-    """Run config pinning the training window's newest partition (the demo re-runs on the same story)."""
-    return {"__".join(asset_key(spec.name, Stage.MODEL).path): {"config": {"train_until": partition}}}
-
-
 def _progress(runner: Runner, what: str, total: int, unit: str):
     """`advance(rows=...)` of a Progress when the runner reports progress, else a no-op."""
     if not runner.progress:
@@ -202,23 +197,23 @@ def run_demo(runner: Runner, specs: dict[str, DatasetSpec], *, days: int, drift_
     start = dt.date.fromisoformat(tx.partitioning.start_date)
     drift_from = start + dt.timedelta(days=days)
     generated = _progress(runner, f"generate {tx.name}", days + drift_days, "days")
-    generate_range(runner.home.landing(tx.name, create=True), start, days + drift_days, rows_per_day, seed=tx.source.seed,
+    generate_range(runner.home, tx.name, start, days + drift_days, rows_per_day, seed=tx.source.seed,
                    drift_from=drift_from, on_day=lambda _: generated(rows=rows_per_day))
     say(f"transactions: generated {days + drift_days} days x {rows_per_day} rows (drift from {drift_from})")
     for offset in range(days):
         runner.ingest(tx, (start + dt.timedelta(days=offset)).isoformat())
     last_day = (drift_from - dt.timedelta(days=1)).isoformat()
     say(f"transactions: ingested {days} days; training on them (up to {last_day})")
-    runner.run("transactions_train", ops_config=_train_until(tx, last_day))
+    runner.run(job_name(tx.name, "train"), ops_config=training_run_config(tx, train_until=last_day))
     for offset in range(days, days + drift_days):
         runner.ingest(tx, (start + dt.timedelta(days=offset)).isoformat())
-    runner.run("transactions_monitor")
+    runner.run(job_name(tx.name, "monitor"))
     say("transactions: drifted days ingested and drift report written")
 
     wine = specs["wine_quality"]
     red, white = wine.source.seed_files
     runner.ingest(wine, land_shipped_file(wine, runner.home, red))
-    runner.run("wine_quality_train", ops_config=_train_until(wine, red))
+    runner.run(job_name(wine.name, "train"), ops_config=training_run_config(wine, train_until=red))
     runner.ingest(wine, land_shipped_file(wine, runner.home, white))
-    runner.run("wine_quality_monitor")
+    runner.run(job_name(wine.name, "monitor"))
     say("wine_quality: trained on red, white arrived later and was checked for drift")

@@ -15,6 +15,7 @@ from mlops_assets.datasets.factory import job_name
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.home import MlopsHome
 from mlops_assets.stages import Stage, asset_key
+from mlops_assets.stages.model import training_run_config
 
 TAGS = {"mlops/trigger": "cli-train"}
 
@@ -55,7 +56,7 @@ def train(runner: Runner, spec: DatasetSpec, *, until: str | None = None, build_
             if problems:
                 return _summary(spec, window, built, None, [f"building features for {partition!r}: {p}" for p in problems])
             built.append(partition)
-    ops_config = {"__".join(asset_key(spec.name, Stage.MODEL).path): {"config": {"train_until": until}}} if until else None
+    ops_config = training_run_config(spec, train_until=until) if until else None
     result = runner.execute(job_name(spec.name, "train"), tags=TAGS, ops_config=ops_config)
     return _summary(spec, window, built, result, failures(result))
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.files import atomic_path
+from mlops_assets.home import MlopsHome
 
 CATEGORIES = ("grocery", "restaurant", "gas", "travel", "electronics", "online", "entertainment", "health")
 _BASE_MIX = np.array([0.26, 0.18, 0.12, 0.05, 0.06, 0.18, 0.09, 0.06])
@@ -90,13 +91,8 @@ def generate_day(day: dt.date, rows: int, *, seed: int, drifted: bool = False) -
     )
 
 
-def landing_file_name(day: dt.date) -> str:
-    return f"transactions_{day:%Y-%m-%d}.csv"
-
-
-def write_day(landing_dir: Path, day: dt.date, rows: int, *, seed: int, drifted: bool = False) -> Path:
+def write_day(target: Path, day: dt.date, rows: int, *, seed: int, drifted: bool = False) -> Path:
     """Write one day's CSV atomically (unique temporary + rename): never half-written, never torn by a second writer."""
-    target = landing_dir / landing_file_name(day)
     with atomic_path(target) as temporary:
         write_day_to(temporary, day, rows, seed=seed, drifted=drifted)
     return target
@@ -111,7 +107,8 @@ def write_day_to(path: Path, day: dt.date, rows: int, *, seed: int, drifted: boo
 
 
 def generate_range(
-    landing_dir: Path,
+    home: MlopsHome,
+    dataset: str,
     start: dt.date,
     days: int,
     rows_per_day: int,
@@ -120,11 +117,13 @@ def generate_range(
     drift_from: dt.date | None = None,
     on_day: Callable[[Path], None] | None = None,
 ) -> list[Path]:
-    """Write `days` daily files from `start`; `on_day` is told of each file as it lands (progress)."""
+    """Write `days` daily files from `start` into `dataset`'s landing zone; `on_day` is told of each (progress)."""
+    home.landing(dataset, create=True)
     written = []
     for offset in range(days):
         day = start + dt.timedelta(days=offset)
-        path = write_day(landing_dir, day, rows_per_day, seed=seed, drifted=drift_from is not None and day >= drift_from)
+        target = home.landing_file(dataset, day.isoformat(), daily=True)
+        path = write_day(target, day, rows_per_day, seed=seed, drifted=drift_from is not None and day >= drift_from)
         written.append(path)
         if on_day is not None:
             on_day(path)

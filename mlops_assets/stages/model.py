@@ -37,6 +37,11 @@ class TrainingConfig(dg.Config):
     )
 
 
+def training_run_config(spec: DatasetSpec, **config) -> dict:
+    """The `ops` run config giving `D/model` these `TrainingConfig` fields (e.g. `train_until=...`)."""
+    return {asset_key(spec.name, Stage.MODEL).to_python_identifier(): {"config": TrainingConfig(**config).model_dump(exclude_none=True)}}
+
+
 def _artifact_url(tracking: MlflowTracking, run_id: str, path: str) -> str:
     """Opens one artifact (e.g. a plot) straight from the MLflow UI server (`make mlflow-ui`)."""
     return f"{tracking.ui_url.rstrip('/')}/get-artifact?{urlencode({'path': path, 'run_uuid': run_id})}"
