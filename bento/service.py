@@ -593,6 +593,23 @@ def checked_contract(stored) -> dict[str, Any]:
     return recorded
 
 
+def serving_home(contract: dict[str, Any]) -> tuple[Path, dict[str, str]]:
+    """The platform home the prediction log goes under: MLOPS_HOME when set, else the home the Bento's
+    store sits in (the layout recorded at build says where the store is within it), else beside the store."""
+    layout = contract["layout"]
+    if os.environ.get("MLOPS_HOME"):
+        return Path(os.environ["MLOPS_HOME"]).expanduser(), layout
+    store = Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml").expanduser().resolve()
+    recorded = Path(layout["bentoml_home"])
+    if not recorded.is_absolute() and store.parts[-len(recorded.parts):] == recorded.parts and len(store.parts) > len(recorded.parts):
+        return store.parents[len(recorded.parts) - 1], layout
+    # The store is not where the build recorded it within a home (e.g. BENTOML_HOME was outside MLOPS_HOME):
+    # serve anyway, logging beside the store, and say how to log into the platform's home instead.
+    log.warning("the Bento store %s is not inside a platform home; prediction logs go under %s "
+                "(set MLOPS_HOME to log where monitoring reads)", store, store.parent)
+    return store.parent, layout
+
+
 class ChampionModel(bentoml.models.BentoModel):
     """A BentoModel whose absence says which command makes it (BentoML resolves models before any hook runs)."""
 
@@ -654,7 +671,7 @@ class Predictor:
         self.pipeline = bentoml.sklearn.load_model(stored)
         self._forest = ForestShortcut(self.pipeline, self.task)
         self.metrics = _metrics()
-        home, layout = self._home(contract)
+        home, layout = serving_home(contract)
         self._log_schema = self._arrow_schema()
         drop = self.metrics["log_dropped"]
         self.prediction_log = ArrowLog(home / layout["predictions"], self._log_schema,
@@ -693,13 +710,6 @@ class Predictor:
             "decision_threshold": self.threshold if self.task == "classification" else None,
         }
 
-    @staticmethod
-    def _home(contract: dict[str, Any]) -> tuple[Path, dict[str, str]]:
-        layout = contract["layout"]
-        if os.environ.get("MLOPS_HOME"):
-            return Path(os.environ["MLOPS_HOME"]).expanduser(), layout
-        store = Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml").expanduser().resolve()
-        return store.parents[len(Path(layout["bentoml_home"]).parts) - 1], layout
 
     def _arrow_schema(self):
         import pyarrow as pa

@@ -132,3 +132,22 @@ def test_model_calls_run_with_native_threads_capped():
     executor.shutdown()
     openmp = [p for p in pools if p["user_api"] == "openmp"]
     assert openmp and all(p["num_threads"] == 1 for p in openmp)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "store", "expected"),
+    [
+        ("bentoml", "{tmp}/home/bentoml", "{tmp}/home"),  # the usual layout: the store inside the home
+        ("stores/bento", "{tmp}/home/stores/bento", "{tmp}/home"),
+        ("/elsewhere/bentoml", "{tmp}/srv/bentoml", "{tmp}/srv"),  # built with a store outside the home
+        ("bentoml", "{tmp}/moved-store", "{tmp}"),  # store renamed since the build
+    ],
+)
+def test_a_bento_served_by_tag_finds_where_to_log_without_mlops_home(tmp_path, monkeypatch, recorded, store, expected):
+    """Served with only BENTOML_HOME set, the service picks a home for its prediction log; never a crash."""
+    monkeypatch.delenv("MLOPS_HOME", raising=False)
+    monkeypatch.setenv("BENTOML_HOME", store.format(tmp=tmp_path))
+    contract = {"layout": {"bentoml_home": recorded, "predictions": "predictions/x", "feedback": "feedback/x"}}
+    home, layout = _service().serving_home(contract)
+    assert home == Path(expected.format(tmp=tmp_path)).resolve()
+    assert layout == contract["layout"]
