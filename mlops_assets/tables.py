@@ -189,6 +189,10 @@ CLEANED_META_COLUMNS = (("_partition", "VARCHAR"), ("_source_file", "VARCHAR"), 
 PARTITIONED_TABLES = ("cleaned", "quarantine")
 
 
+class MissingInput(LookupError):
+    """A partition or table a step needs is not there yet; the message names it and the command that makes it."""
+
+
 class TableMismatch(LookupError):
     """A stored table no longer has the columns the spec describes; the message says what to do."""
 

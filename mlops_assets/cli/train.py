@@ -16,6 +16,7 @@ from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.home import MlopsHome
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.model import training_run_config
+from mlops_assets.tables import MissingInput
 
 TAGS = {"mlops/trigger": "cli-train"}
 
@@ -37,7 +38,7 @@ def training_plan(home: MlopsHome, spec: DatasetSpec, until: str | None) -> tupl
         with resources.warehouse.connect(read_only=True) as con:
             try:
                 window = training_partitions(con, spec, until)
-            except LookupError as exc:
+            except MissingInput as exc:
                 raise NothingToTrain(str(exc)) from None
             if not window:
                 raise nothing

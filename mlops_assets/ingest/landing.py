@@ -29,7 +29,7 @@ from mlops_assets.ingest.dialect import (
     normalize_column_name,
     sniff_csv,
 )
-from mlops_assets.tables import commit_attempts, ensure_tables, table, transaction
+from mlops_assets.tables import MissingInput, commit_attempts, ensure_tables, table, transaction
 
 # Thousands of records for any realistic row width: enough for the dialect and for type inference
 # (2000 rows), and cheap enough (~0.05-0.1 s) to stay a few percent of ingesting a 1M-row file.
@@ -215,7 +215,7 @@ def registered_file(
         [partition],
     ).fetchone()
     if row is None:
-        raise LookupError(f"{spec.name}: partition {partition!r} has no raw file; materialize {spec.name}/raw first")
+        raise MissingInput(f"{spec.name}: partition {partition!r} has no raw file; materialize {spec.name}/raw first")
     location = row[0]
     gone = f"{location}: the registered raw file is gone; restore it or re-materialize {spec.name}/raw"
     if local_copy is None:

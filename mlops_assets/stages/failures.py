@@ -14,12 +14,13 @@ def user_failures(asset: str) -> Iterator[None]:
     from mlops_assets.ingest.cleaning import CleaningFailed
     from mlops_assets.ingest.dialect import UnreadableFile
     from mlops_assets.resources.warehouse import WarehouseBusy
+    from mlops_assets.tables import MissingInput, TableMismatch
 
     try:
         yield
     except dg.Failure:
         raise
-    except (UnreadableFile, CleaningFailed, LookupError) as error:
+    except (UnreadableFile, CleaningFailed, MissingInput, TableMismatch) as error:
         raise dg.Failure(description=f"{asset}: {error}", allow_retries=False) from None
     except WarehouseBusy as error:
         raise dg.Failure(description=f"{asset}: {error}", allow_retries=True) from None

@@ -13,6 +13,7 @@ from pydantic import Field
 from mlops_assets.datasets.spec import METRICS_FOR_TASK, DatasetSpec
 from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
 from mlops_assets.stages import Stage, asset_key
+from mlops_assets.tables import MissingInput
 
 QUALITY_CHECK = "meets_quality_bar"
 PROMOTION_CHECK = "not_worse_than_champion"
@@ -125,7 +126,7 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 data, spec, tracking, candidates=config.candidates,
                 tags={"dagster_run_id": run_id, ASSET_KEY_TAG: key.to_user_string()},
             )
-        except (LookupError, TrainingInputError, MlflowLoggingError) as exc:
+        except (MissingInput, TrainingInputError, MlflowLoggingError) as exc:
             raise fail(str(exc)) from None
         context.log.info(f"{spec.name}: {trained.why}; registered v{trained.version} as challenger")
 

@@ -15,7 +15,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from mlops_assets.datasets.spec import DatasetSpec
-from mlops_assets.tables import commit_attempts, q, table, transaction
+from mlops_assets.tables import MissingInput, commit_attempts, q, table, transaction
 
 FEATURE_TABLE_META_COLUMNS = ("_partition", "_ingested_at")
 
@@ -80,7 +80,7 @@ def build_features_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, 
         f"SELECT * FROM {table(spec, 'cleaned')} WHERE _partition = ? ORDER BY _source_line", [partition]
     ).df()
     if cleaned.empty:
-        raise LookupError(
+        raise MissingInput(
             f"{spec.name}: partition {partition!r} has no cleaned rows; materialize {spec.name}/cleaned first"
         )
     frame = feature_frame(fitted_feature_transformer(spec, cleaned), spec, cleaned)

@@ -37,7 +37,7 @@ import pandas as pd
 from mlops_assets.datasets.spec import BASELINE, ESTIMATORS_FOR_TASK, LOWER_IS_BETTER, DatasetSpec
 from mlops_assets.recovery import process_tags
 from mlops_assets.resources.tracking import MlflowTracking
-from mlops_assets.tables import partitions_in_order, q, table, table_exists
+from mlops_assets.tables import MissingInput, partitions_in_order, q, table, table_exists
 from mlops_assets.training.features import feature_names, fitted_feature_transformer
 from mlops_assets.training.lineage import build_lineage, lineage_tags, log_lineage
 from mlops_assets.training.registry import CHALLENGER_ALIAS, REFERENCE_ARTIFACT
@@ -295,7 +295,7 @@ def build_estimator(spec: DatasetSpec, candidate: Candidate) -> tuple[Any, dict[
 # ---------------------------------------------------------------- data
 
 
-class StaleFeatures(LookupError):
+class StaleFeatures(MissingInput):
     """Cleaned partitions of the training window have no up-to-date features: training now would use an older window."""
 
 
@@ -308,7 +308,7 @@ def training_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, until
     partitions = ingested_partitions(con, spec)
     if until is not None:
         if until not in partitions:
-            raise LookupError(f"{spec.name}: train_until={until!r} is not an ingested partition; known: {partitions[-5:]}")
+            raise MissingInput(f"{spec.name}: train_until={until!r} is not an ingested partition; known: {partitions[-5:]}")
         partitions = partitions[: partitions.index(until) + 1]
     window = spec.training.window_partitions
     return partitions[-window:] if window else partitions
@@ -368,7 +368,7 @@ def read_training_data(
     started = time.perf_counter()
     partitions = training_partitions(con, spec, until)
     if not partitions:
-        raise LookupError(f"{spec.name}: nothing ingested to train on; run `mlops-assets ingest {spec.name} FILE` first")
+        raise MissingInput(f"{spec.name}: nothing ingested to train on; run `mlops-assets ingest {spec.name} FILE` first")
     stale = stale_feature_partitions(con, spec, partitions)
     if stale:
         raise StaleFeatures(stale_features_message(spec, stale))
