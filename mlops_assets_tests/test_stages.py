@@ -120,6 +120,43 @@ def test_a_schema_failure_in_cleaning_names_the_file_and_column_not_a_rollback_e
         assert con.execute("SELECT count(*) FROM wine_quality.cleaned").fetchone()[0] == 0  # nothing published
 
 
+def test_an_unexpected_error_in_cleaning_names_the_file_and_survives_a_failing_cleanup(
+    specs, fresh_home, fresh_resources, monkeypatch
+):
+    """An error nobody planned for (here a DuckDB conversion error) reaches the user as itself, with the file
+    it happened on, even when dropping the staging tables afterwards fails too; nothing is published."""
+    import duckdb
+
+    from mlops_assets.ingest import cleaning
+
+    def broken_finish(con, spec, stage):
+        raise duckdb.ConversionException("Could not convert string 'abc' to DOUBLE in column \"alcohol\"")
+
+    monkeypatch.setattr(cleaning, "_finish_types", broken_finish)
+    real_drop = cleaning._drop_quietly
+    monkeypatch.setattr(cleaning, "_drop_quietly", lambda con, *temps: real_drop(_Closed(), *temps))
+    wine = build_dataset(specs["wine_quality"])
+    result = _ingest(wine, fresh_resources, fresh_home, "odd.csv", _rows([WINE_HEADER] + [GOOD] * 5))
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert "ConversionException" in error.cls_name and "alcohol" in error.message
+    assert "odd.csv" in error.message  # the note added on the way out names the file
+    assert "Connection already closed" not in error.to_string()
+    with fresh_resources["warehouse"].connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM wine_quality.cleaned").fetchone()[0] == 0
+
+
+class _Closed:
+    """A connection whose every statement fails, as one does once DuckDB has closed it."""
+
+    def execute(self, *_args, **_kwargs):
+        import duckdb
+
+        raise duckdb.ConnectionException("Connection already closed!")
+
+
 @pytest.mark.parametrize("stage", list(Stage))
 def test_every_stage_has_one_builder_and_one_key(specs, stage):
     wine = build_dataset(specs["wine_quality"])

@@ -24,6 +24,7 @@ from mlops_assets.ingest.loader import LoadResult, load_csv
 from mlops_assets.tables import (
     NULL_TOKENS,
     READ_TYPES,
+    WarehouseBusy,
     commit_attempts,
     ensure_tables,
     q,
@@ -149,13 +150,25 @@ def clean_partition(
         )
     try:
         validated = _check_and_publish(con, spec, partition, STAGE, read, source)
+    except (CleaningFailed, WarehouseBusy):
+        raise  # their messages already name the file, the column and what to do
+    except Exception as error:
+        error.add_note(f"while cleaning {source.name} ({spec.name} [{partition}])")
+        raise
     finally:
-        for temp in (STAGE, QUARANTINED):
-            con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
+        _drop_quietly(con, STAGE, QUARANTINED)
     stored = summarize_partition(con, spec, partition)
     stored.rows_read = read.rows_read
     stored.rows_validated = validated
     return stored
+
+
+def _drop_quietly(con: duckdb.DuckDBPyConnection, *temps: str) -> None:
+    """Drop connection-local tables; a failure here (e.g. the connection died with the error being raised)
+    must never replace that error, and the tables die with the connection anyway."""
+    for temp in temps:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
 
 
 def _failing_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, stage: str) -> tuple[str, str]:
@@ -238,8 +251,7 @@ def _check_and_publish(
         _finish_types(con, spec, stage)
         validated = _validate_with_pandera(con, spec, stage, source.name)
     finally:
-        for temp in (duplicates, failing):
-            con.execute(f"DROP TABLE IF EXISTS {temp}")
+        _drop_quietly(con, duplicates, failing)
     columns = ", ".join(typed_column(c) for c in spec.columns)
     for attempt in commit_attempts(con, f"{spec.name}.cleaned [{partition}]"):
         with attempt, transaction(con):
