@@ -205,7 +205,7 @@ def example_rows(home, spec, n: int) -> list[dict]:
     from mlops_assets.definitions import local_resources
     from mlops_assets.tables import q, table
 
-    columns = [c.name for c in spec.feature_columns]
+    columns = spec.feature_names
     with local_resources(home)["warehouse"].connect(read_only=True) as con:
         frame = con.execute(f"SELECT {', '.join(q(c) for c in columns)} FROM {table(spec, 'cleaned')} "
                             f"USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (7)").df()
@@ -215,7 +215,7 @@ def example_rows(home, spec, n: int) -> list[dict]:
 
 def latest_bento(bentoml, spec) -> tuple[str, str]:
     """(bento tag, model tag) of the newest Bento built for `spec`."""
-    bentos = [b for b in bentoml.bentos.list() if b.tag.name == f"{spec.bento_model_name}-service"]
+    bentos = [b for b in bentoml.bentos.list() if b.tag.name == spec.bento_service_name]
     if not bentos:
         raise SystemExit(f"no {spec.name} Bento in {os.environ['BENTOML_HOME']}: run `make demo` first, "
                          "or pass --demo to build one in a temporary home")

@@ -20,6 +20,21 @@ def refuse(message: str, *, as_json: bool, **context) -> NoReturn:
     raise UsageError(message)
 
 
+def run_job_verb(args, home, act, refused: type[Exception], format_summary) -> int:
+    """A verb over one dataset's job: `act(runner, spec)` makes the summary; `refused` (nothing to do yet)
+    exits 2 with its one line; the summary prints as text or `--json`; exit 1 when it is not ok."""
+    from mlops_assets.cli.runner import cli_runner
+
+    spec = dataset_spec(args.dataset)
+    runner = cli_runner(home)
+    try:
+        summary = act(runner, spec)
+    except refused as exc:
+        refuse(str(exc), as_json=args.json, dataset=spec.name)
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    return 0 if summary["ok"] else 1
+
+
 def date_arg(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)

@@ -65,9 +65,8 @@ def land(home: MlopsHome, spec: DatasetSpec, path: Path, partition: str) -> str:
         if storage.exists(key):
             with storage.local_copy(target) as old:
                 old_hash = file_digest(old)
-                archived = MlopsHome.archive_key(spec.name, partition, old_hash, old.name)
-                if old_hash != file_digest(path) and not storage.exists(archived):
-                    storage.put(old, archived)  # about to be replaced by different bytes: keep it
+                if old_hash != file_digest(path):
+                    storage.archive(old, spec.name, partition, old_hash)  # about to be replaced by different bytes
         storage.put(path, key)
     return target
 

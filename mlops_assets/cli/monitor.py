@@ -97,16 +97,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, home: MlopsHome) -> int:
-    import json
+    from mlops_assets.cli.errors import run_job_verb
 
-    from mlops_assets.cli.errors import dataset_spec, refuse
-    from mlops_assets.cli.runner import cli_runner
-
-    spec = dataset_spec(args.dataset)
-    runner = cli_runner(home)
-    try:
-        summary = monitor(runner, spec)
-    except NothingToMonitor as exc:
-        refuse(str(exc), as_json=args.json, dataset=spec.name)
-    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
-    return 0 if summary["ok"] else 1
+    return run_job_verb(args, home, monitor, NothingToMonitor, format_summary)

@@ -133,16 +133,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, home: MlopsHome) -> int:
-    import json
+    from mlops_assets.cli.errors import run_job_verb
 
-    from mlops_assets.cli.errors import dataset_spec, refuse
-    from mlops_assets.cli.runner import cli_runner
+    def act(runner: Runner, spec: DatasetSpec) -> dict[str, Any]:
+        return train(runner, spec, until=args.until, build_features=args.build_features)
 
-    spec = dataset_spec(args.dataset)
-    runner = cli_runner(home)
-    try:
-        summary = train(runner, spec, until=args.until, build_features=args.build_features)
-    except NothingToTrain as exc:
-        refuse(str(exc), as_json=args.json, dataset=spec.name)
-    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
-    return 0 if summary["ok"] else 1
+    return run_job_verb(args, home, act, NothingToTrain, format_summary)

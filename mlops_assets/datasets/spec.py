@@ -269,6 +269,11 @@ class DatasetSpec(_Strict):
         return [c for c in self.columns if c.role == "feature"]
 
     @property
+    def feature_names(self) -> list[str]:
+        """The model's input columns, in spec order (the order features and requests are built in)."""
+        return [c.name for c in self.feature_columns]
+
+    @property
     def input_columns(self) -> list[str]:
         """Cleaned columns a prediction request carries: everything except the target."""
         return [c.name for c in self.columns if c.role != "target"]
@@ -284,6 +289,11 @@ class DatasetSpec(_Strict):
     @property
     def bento_model_name(self) -> str:
         return f"mlops-{self.name.replace('_', '-')}"
+
+    @property
+    def bento_service_name(self) -> str:
+        """The name of the Bentos built for this dataset (`<name>:<version>` tags)."""
+        return f"{self.bento_model_name}-service"
 
     @property
     def is_daily(self) -> bool:

@@ -62,6 +62,13 @@ class FileStorage(dg.ConfigurableResource, ABC):
             shutil.copyfile(local, temporary)
         return self.uri(key)
 
+    def archive(self, local: Path, dataset: str, partition: str, content_hash: str) -> str:
+        """Keep one copy per distinct content of a partition's file (`MlopsHome.archive_key`); returns its uri."""
+        from mlops_assets.home import MlopsHome
+
+        key = MlopsHome.archive_key(dataset, partition, content_hash, local.name)
+        return self.uri(key) if self.exists(key) else self.put(local, key)
+
     def sweep_temporaries(self, prefix: str) -> list[str]:
         """Remove what dead writers left under `prefix` (nothing to do where writes are atomic)."""
         return []

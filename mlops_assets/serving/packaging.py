@@ -113,7 +113,7 @@ def build_bento(
     service reports in `/lineage` is the one in the tag's record, without reading BentoML internals.
     """
     built_at = dt.datetime.now(dt.UTC)
-    name = f"{spec.bento_model_name}-service"
+    name = spec.bento_service_name
     version = built_at.strftime("%Y%m%d%H%M%S") + secrets.token_hex(3)
     bento = bentoml.bentos.build_bentofile(
         str(bento_dir / "bentofile.yaml"),

@@ -15,16 +15,6 @@ from mlops_assets.stages.failures import user_failures
 CONTRACT_CHECK = "matches_established_contract"
 
 
-def _archiver(storage: FileStorage, dataset: str, partition: str):
-    """Keep one copy per distinct content of a dropped file (`MlopsHome.archive_key`), in the profile's storage."""
-
-    def archive(local: Path, content_hash: str) -> str:
-        key = MlopsHome.archive_key(dataset, partition, content_hash, local.name)
-        return storage.uri(key) if storage.exists(key) else storage.put(local, key)
-
-    return archive
-
-
 def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = asset_key(spec.name, Stage.RAW)
 
@@ -67,7 +57,10 @@ def build_raw_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) 
                 "Drop the CSV there.",
                 allow_retries=False,
             )
-        archive = _archiver(storage, spec.name, partition) if spec.source.kind == "file_drop" else None
+        archive = None
+        if spec.source.kind == "file_drop":  # keep every distinct version a user dropped
+            def archive(local: Path, content_hash: str) -> str:
+                return storage.archive(local, spec.name, partition, content_hash)
         archive_where = storage.uri(MlopsHome.archive_prefix(spec.name))
         with user_failures(f"{spec.name}/raw"):
             try:

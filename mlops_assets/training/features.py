@@ -63,12 +63,12 @@ def build_feature_transformer(spec: DatasetSpec) -> ColumnTransformer:
 
 def fitted_feature_transformer(spec: DatasetSpec, cleaned_sample: pd.DataFrame) -> ColumnTransformer:
     """Fit on any cleaned rows: the result does not depend on them (see module docstring)."""
-    return build_feature_transformer(spec).fit(cleaned_sample[[c.name for c in spec.feature_columns]])
+    return build_feature_transformer(spec).fit(cleaned_sample[spec.feature_names])
 
 
 def feature_frame(transformer: ColumnTransformer, spec: DatasetSpec, cleaned: pd.DataFrame) -> pd.DataFrame:
     """Model-ready rows: transformed features, then the target and bookkeeping columns."""
-    features = transformer.transform(cleaned[[c.name for c in spec.feature_columns]])
+    features = transformer.transform(cleaned[spec.feature_names])
     features.index = cleaned.index
     carry = [c for c in carried_columns(spec) if c in cleaned]
     return pd.concat([features, cleaned[carry]], axis=1)
