@@ -24,10 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlops_assets.progress import Progress
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if str(REPO) not in sys.path:  # run as a script from a checkout: this checkout's package, installed or not
+    sys.path.insert(0, str(REPO))
+
+from mlops_assets.progress import Progress  # noqa: E402 (needs the path above)
 
 
 def make_csv(path: Path, rows: int) -> None:

@@ -8,8 +8,22 @@ import dagster as dg
 
 from mlops_assets.datasets.factory import DatasetDefinitions
 from mlops_assets.home import MlopsHome
-from mlops_assets.resources import FileStorage, MlflowTracking, Warehouse
+from mlops_assets.resources import FileStorage, HomeResource, MlflowTracking, Warehouse
 from mlops_assets.stages import RETRAIN_STAGES, Stage
+
+RETRAIN_FOR_TAG = "mlops/retrain_for"  # the newest labeled partition a requested retrain includes
+RETRAIN_REASON_TAG = "mlops/retrain_reason"
+# Run tag values are free text in Dagster's run storage but shown as short labels in the UI (its strict
+# definition tags stop at 63 characters); the full reason stays in the tick's log.
+MAX_TAG_CHARS = 255
+
+
+def _tag_value(text: str) -> str:
+    """`text` within MAX_TAG_CHARS, cut in the middle: a reason starts with the evidence and ends with the decision."""
+    if len(text) <= MAX_TAG_CHARS:
+        return text
+    keep = (MAX_TAG_CHARS - 5) // 2
+    return text[:keep] + " ... " + text[-keep:]
 
 
 def daily_ingest_schedules(datasets: list[DatasetDefinitions]) -> list[dg.ScheduleDefinition]:
@@ -25,14 +39,68 @@ def daily_ingest_schedules(datasets: list[DatasetDefinitions]) -> list[dg.Schedu
 
 
 def hourly_monitoring_schedule(datasets: list[DatasetDefinitions]) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
+    """Every hour, a drift report for each dataset that has something new to compare; on by default.
+
+    New means served predictions in the last hour, a newer batch or another champion than the last report
+    compared: the same report again would only add an identical HTML file (~4.5 MB) every hour. Datasets
+    without a champion are skipped with that reason instead of failing a run every hour on a fresh home.
+    """
+
+    @dg.schedule(
         name="hourly_drift_monitoring",
         cron_schedule="0 * * * *",
         target=dg.AssetSelection.assets(*[d.key(s) for d in datasets for s in (Stage.PREDICTION_LOG, Stage.DRIFT_REPORT)]),
-        description="Every hour: each dataset's last hour of served predictions (else its newest batch) "
-        "against its champion.",
-        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Every hour: each dataset's last hour of served predictions (else its newest batch) against its "
+        "champion, for the datasets with something new since their last report.",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
     )
+    def hourly_drift_monitoring(context: dg.ScheduleEvaluationContext, tracking: MlflowTracking,
+                                warehouse: Warehouse, home: HomeResource):
+        due, reasons = [], []
+        for dataset in datasets:
+            why = _monitoring_due(context, dataset, tracking, warehouse, home)
+            context.log.info(why[1])
+            reasons.append(why[1])
+            if why[0]:
+                due.append(dataset)
+        if not due:
+            return dg.SkipReason(" | ".join(reasons) or "no datasets")
+        return dg.RunRequest(
+            asset_selection=[d.key(s) for d in due for s in (Stage.PREDICTION_LOG, Stage.DRIFT_REPORT)],
+            tags={"mlops/trigger": "hourly_drift_monitoring", "mlops/reason": _tag_value(" | ".join(reasons))},
+        )
+
+    return hourly_drift_monitoring
+
+
+def _monitoring_due(context: dg.ScheduleEvaluationContext, dataset: DatasetDefinitions, tracking: MlflowTracking,
+                    warehouse: Warehouse, home: HomeResource) -> tuple[bool, str]:
+    """(whether `dataset` needs a new drift report, and why)."""
+    import datetime as dt
+
+    from mlops_assets.monitoring.drift import newest_partition
+    from mlops_assets.monitoring.prediction_log import log_files
+    from mlops_assets.tables import table_exists
+    from mlops_assets.training.registry import champion
+
+    spec = dataset.spec
+    version = champion(tracking, spec)
+    if version is None:
+        return False, f"{spec.name}: no champion yet, nothing to compare with"
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=spec.drift.current_window_hours)
+    if log_files(home.paths.predictions(spec.name), since):
+        return True, f"{spec.name}: served predictions since {since.isoformat(timespec='minutes')}"
+    newest = None
+    if warehouse.exists():
+        with warehouse.connect(read_only=True) as con:
+            newest = newest_partition(con, spec) if table_exists(con, spec, "cleaned_partitions") else None
+    if newest is None:
+        return False, f"{spec.name}: no served predictions and no batch to compare"
+    last = context.instance.fetch_materializations(dataset.key(Stage.DRIFT_REPORT), limit=1, ascending=False).records
+    meta = _metadata(last[0]) if last else {}
+    if meta.get("current_partition") == newest and meta.get("reference_model_version") == str(version.version):
+        return False, f"{spec.name}: nothing new since the last report ({newest} against champion v{version.version})"
+    return True, f"{spec.name}: {newest} against champion v{version.version} not reported yet"
 
 
 def weekly_retrain_schedule(datasets: list[DatasetDefinitions]) -> dg.ScheduleDefinition:
@@ -64,24 +132,31 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
     def retrain_on_drift(
         context: dg.SensorEvaluationContext, tracking: MlflowTracking, warehouse: Warehouse
     ) -> dg.SensorResult:
+        from mlops_assets.monitoring.retrain import run_key
+
         cursor: dict = json.loads(context.cursor) if context.cursor else {}
         requests, reasons = [], []
         for dataset in datasets:
             name = dataset.spec.name
             seen = cursor.setdefault(name, {})
             evidence, marks = _new_evidence(context.instance, dataset, seen)
-            decision, champion_version = _decide(dataset, evidence, seen, tracking, warehouse)
-            context.log.info(decision.reason)
+            decision, champion_version, evidence = _decide(context.instance, dataset, evidence, seen, tracking,
+                                                           warehouse)
+            # Every dataset's decision goes to the tick's log, the skipped ones too when another one fires.
+            context.log.info(("retrain requested: " if decision.fire else "skipped: ") + decision.reason)
             reasons.append(decision.reason)
             if decision.consumed:
                 seen.update(marks)
             if decision.fire:
                 requests.append(dg.RunRequest(
-                    run_key=f"{name}:retrain:{decision.partition}",
+                    run_key=run_key(name, decision.partition, decision.attempt),
                     asset_selection=[dataset.key(s) for s in RETRAIN_STAGES],
                     tags={"mlops/trigger": "retrain_on_drift", "mlops/dataset": name,
                           "mlops/evidence": ",".join(sorted({e.kind for e in evidence})),
-                          "mlops/champion_version": str(champion_version)},
+                          "mlops/champion_version": str(champion_version),
+                          RETRAIN_FOR_TAG: decision.partition,
+                          "mlops/retrain_attempt": str(decision.attempt),
+                          RETRAIN_REASON_TAG: _tag_value(decision.reason)},
                 ))
         return dg.SensorResult(
             run_requests=requests,
@@ -124,8 +199,10 @@ def _new_evidence(instance: dg.DagsterInstance, dataset: DatasetDefinitions, see
     return evidence, marks
 
 
-def _decide(dataset: DatasetDefinitions, evidence: list, seen: dict, tracking: MlflowTracking, warehouse: Warehouse):
-    """Read the champion's training window and the newest labeled partition, then apply the one decision rule."""
+def _decide(instance: dg.DagsterInstance, dataset: DatasetDefinitions, evidence: list, seen: dict,
+            tracking: MlflowTracking, warehouse: Warehouse):
+    """Read the champion's training window, the newest labeled partition and what became of the last retrain,
+    then apply the one decision rule. Returns the decision, the champion's version and the evidence weighed."""
     import datetime as dt
 
     from mlops_assets.monitoring.retrain import RetrainState, decide
@@ -133,23 +210,54 @@ def _decide(dataset: DatasetDefinitions, evidence: list, seen: dict, tracking: M
     spec = dataset.spec
     state = RetrainState.from_json(seen.get("state"))
     now = dt.datetime.now(dt.UTC)
+    last = state.acted_on[-1] if state.acted_on else None
+    run = _retrain_run(instance, dataset, last) if last else None
+    evidence = evidence or state.pending_evidence(run)  # a failed retrain's evidence still stands
     if not evidence:
-        return decide(spec, [], None, None, set(), state, now), None
-    from mlops_assets.tables import partitions_in_order
+        decision = decide(spec, [], None, None, set(), state, now, run)
+        state.record(decision, evidence, run, now)
+        seen["state"] = state.to_json()
+        return decision, None, evidence
+    from mlops_assets.monitoring.performance import newest_labeled_partition
     from mlops_assets.training.lineage import load_lineage
     from mlops_assets.training.registry import champion
 
     version = champion(tracking, spec)
     trained_on = {p["partition"] for p in load_lineage(tracking, version.run_id).get("partitions", [])} if version else set()
     with warehouse.connect(read_only=True) as con:
-        ordered = partitions_in_order(con, spec, "cleaned_partitions")
-    newest = ordered[-1] if ordered else None
-    decision = decide(spec, evidence, newest, str(version.version) if version else None, trained_on, state, now)
-    if decision.fire:
-        state.acted_on.append(newest)
-        state.fired_at.append(now.timestamp())
+        newest = newest_labeled_partition(con, spec)
+    if newest != last:
+        run = _retrain_run(instance, dataset, newest) if state.attempts(newest) else None
+    decision = decide(spec, evidence, newest, str(version.version) if version else None, trained_on, state, now, run)
+    state.record(decision, evidence, run, now)
     seen["state"] = state.to_json()
-    return decision, version.version if version else None
+    return decision, version.version if version else None, evidence
+
+
+_IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
+
+
+def _retrain_run(instance: dg.DagsterInstance, dataset: DatasetDefinitions, partition: str):
+    """The newest retrain run requested for `partition` (by its tags) and what came of it: still running, failed
+    before a model came out, or a model that was (not) promoted."""
+    from mlops_assets.monitoring.retrain import FAILED, FINISHED, NOT_PROMOTED, PROMOTED, RUNNING, RetrainRun
+
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={"mlops/dataset": dataset.spec.name, RETRAIN_FOR_TAG: partition}), limit=1)
+    if not runs:
+        return None
+    run = runs[0]
+    if run.status in _IN_FLIGHT:
+        return RetrainRun(run.run_id, RUNNING)
+    models = instance.fetch_materializations(dataset.key(Stage.MODEL), limit=20, ascending=False).records
+    model = next((_metadata(r) for r in models if r.run_id == run.run_id), None)
+    if model is not None:  # a challenger that lost fails the run by its blocking check, yet it is no failure
+        if model.get("champion"):
+            return RetrainRun(run.run_id, PROMOTED, f"champion v{model.get('version')}")
+        return RetrainRun(run.run_id, NOT_PROMOTED, f"challenger v{model.get('version')}, champion "
+                          f"v{model.get('champion_version')} kept")
+    return RetrainRun(run.run_id, FINISHED if run.status == dg.DagsterRunStatus.SUCCESS else FAILED)
 
 
 SETTLE_SECONDS = 2.0

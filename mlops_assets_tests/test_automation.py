@@ -20,10 +20,22 @@ REPO = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
 
-def _decide(specs, evidence, newest="2026-01-14", champion="3", trained_on=("2026-01-01", "2026-01-09"), state=None):
+def _decide(specs, evidence, newest="2026-01-14", champion="3", trained_on=("2026-01-01", "2026-01-09"), state=None,
+            last_run=None):
     from mlops_assets.monitoring.retrain import RetrainState, decide
 
-    return decide(specs["transactions"], evidence, newest, champion, set(trained_on), state or RetrainState(), NOW)
+    return decide(specs["transactions"], evidence, newest, champion, set(trained_on), state or RetrainState(), NOW,
+                  last_run)
+
+
+def _requested(*hours_ago: float, partition="2026-01-14"):
+    """The sensor's memory after retrains requested for `partition` that many hours before NOW."""
+    from mlops_assets.monitoring.retrain import RetrainState
+
+    return RetrainState(acted_on=[partition] * len(hours_ago),
+                        fired_at=[(NOW - dt.timedelta(hours=h)).timestamp() for h in hours_ago],
+                        pending=[{"kind": "drift", "partition": partition,
+                                  "detail": f"severe drift (share 0.80) on {partition}"}])
 
 
 def _severe(partition="2026-01-14"):
@@ -45,11 +57,41 @@ def test_evidence_on_data_the_champion_was_trained_on_is_skipped_with_that_reaso
 
 
 def test_one_retrain_per_newest_partition_even_when_the_challenger_lost(specs):
-    from mlops_assets.monitoring.retrain import RetrainState
+    from mlops_assets.monitoring.retrain import NOT_PROMOTED, RetrainRun
 
-    state = RetrainState(acted_on=["2026-01-14"], fired_at=[(NOW - dt.timedelta(days=1)).timestamp()])
-    decision = _decide(specs, _severe(), state=state)
-    assert not decision.fire and "already requested" in decision.reason
+    lost = RetrainRun("0f1e2d3c4b5a", NOT_PROMOTED, "challenger v4, champion v3 kept")
+    decision = _decide(specs, _severe(), state=_requested(24), last_run=lost)
+    assert not decision.fire and decision.consumed
+    assert "already requested: the retrain for 2026-01-14 finished (run 0f1e2d3c): the challenger was not better " \
+        "(challenger v4, champion v3 kept)" in decision.reason
+
+
+def test_evidence_waits_while_its_retrain_is_running(specs):
+    from mlops_assets.monitoring.retrain import RUNNING, RetrainRun
+
+    decision = _decide(specs, _severe(), state=_requested(2), last_run=RetrainRun("abcdef123456", RUNNING))
+    assert not decision.fire and not decision.consumed  # looked at again once the run is done
+    assert "a retrain for 2026-01-14 is running (run abcdef12)" in decision.reason
+    assert "not better" not in decision.reason
+
+
+def test_a_failed_retrain_is_retried_once_after_the_cooldown(specs):
+    from mlops_assets.monitoring.retrain import FAILED, RetrainRun, RetrainState
+
+    died = RetrainRun("deadbeef0000", FAILED)
+    cooling = _decide(specs, _severe(), state=_requested(0.25), last_run=died)
+    assert not cooling.fire and not cooling.consumed
+    assert "the retrain for 2026-01-14 failed (run deadbeef); in cooldown until 2026-03-10T12:45" in cooling.reason
+    retry = _decide(specs, _severe(), state=_requested(2), last_run=died)
+    assert retry.fire and retry.attempt == 2 and "retry the retrain" in retry.reason
+    exhausted = _decide(specs, _severe(), state=_requested(5, 2), last_run=died)
+    assert not exhausted.fire and exhausted.consumed and "not retried again (2 attempts)" in exhausted.reason
+    # With no new evidence, the failed request's evidence stands until it was retried once, then is dropped.
+    assert [e.partition for e in _requested(2).pending_evidence(died)] == ["2026-01-14"]
+    assert _requested(5, 2).pending_evidence(died) == []
+    state = RetrainState.from_json(_requested(5, 2).to_json())
+    state.record(exhausted, [], died, NOW)
+    assert state.pending == []
 
 
 def test_cooldown_and_daily_cap_hold_evidence_for_later(specs):
@@ -82,6 +124,20 @@ def test_sensor_skips_mild_drift_with_its_reason_and_consumes_it(specs, fresh_re
         assert "transactions: no new evidence" in result.skip_reason.skip_message
         again = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
         assert not again.run_requests
+
+
+def test_hourly_monitoring_runs_by_default_and_skips_datasets_without_a_champion(specs, fresh_resources, instance):
+    from mlops_assets.automation import hourly_monitoring_schedule
+
+    schedule = hourly_monitoring_schedule(build_datasets(specs))
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    resources = {k: fresh_resources[k] for k in ("tracking", "warehouse", "home")}
+    # The session's instance: a schedule evaluated on a test instance that is closed afterwards leaves Dagster's
+    # definitions loading pointing at it for the tests that follow.
+    result = schedule(dg.build_schedule_context(instance=instance, resources=resources))
+    assert isinstance(result, dg.SkipReason)  # a fresh home: no failed run every hour, a reason instead
+    assert "transactions: no champion yet" in result.skip_message
+    assert "wine_quality: no champion yet" in result.skip_message
 
 
 def test_schedules_target_ingest_monitoring_and_retrain(defs):

@@ -139,6 +139,22 @@ def test_contract_is_json_and_complete(corpus):
     assert set(contract) >= {f.name for f in dataclasses.fields(CsvDialect)}
 
 
+def test_a_column_without_values_is_no_type_change(tmp_path):
+    """A batch whose labels have not arrived yet keeps its contract; a column that turned to text does not."""
+    from mlops_assets.ingest.contract import contract_differences
+
+    labeled, unlabeled, texted = tmp_path / "labeled.csv", tmp_path / "unlabeled.csv", tmp_path / "texted.csv"
+    labeled.write_text("amount,is_fraud\n" + "".join(f"{i}.5,{'true' if i % 7 == 0 else 'false'}\n" for i in range(50)))
+    unlabeled.write_text("amount,is_fraud\n" + "".join(f"{i}.5,\n" for i in range(50)))
+    texted.write_text("amount,is_fraud\n" + "".join(f"{i}.5,maybe\n" for i in range(50)))
+    established = sniff_csv(labeled).to_metadata()
+    quiet = sniff_csv(unlabeled)
+    assert quiet.empty_columns == ("is_fraud",) and sniff_csv(labeled).empty_columns == ()
+    assert contract_differences(quiet.to_metadata(), established) == []
+    assert contract_differences(sniff_csv(texted).to_metadata(), established) == [
+        "column 'is_fraud' type boolean -> string"]
+
+
 @pytest.mark.parametrize(
     ("name", "normalized"),
     [

@@ -51,6 +51,8 @@ def monitor(runner: Runner, spec: DatasetSpec) -> dict[str, Any]:
         "current_rows": report.get("current_rows"),
         "current_sample_rows": report.get("current_sample_rows"),
         "reference_model_version": report.get("reference_model_version"),
+        "reference_rows": report.get("reference_rows"),
+        "reference_partitions": report.get("reference_partitions"),
         "reference_sample_rows": report.get("reference_sample_rows"),
         "drift_share": report.get("drift_share"),
         "drift_level": report.get("drift_level"),
@@ -73,14 +75,16 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"severe above {summary['severe_share']:g})")
         drifted = summary["drifted_columns"] or []
         lines.append(f"  drifted     {', '.join(drifted) if drifted else 'no column'}")
+        reference = summary["reference_rows"] if summary["reference_rows"] is not None else "unknown"
         lines.append(f"  rows        {summary['current_rows']} in the batch (sample {summary['current_sample_rows']}), "
-                     f"reference sample {summary['reference_sample_rows']}")
+                     f"{reference} in the champion's {summary['reference_partitions']} training partition(s) "
+                     f"(sample {summary['reference_sample_rows']})")
         lines.append(f"  report      {summary['report']}")
     for problem in summary["problems"]:
         lines.append(f"  problem     {problem}")
     if summary["severe"]:
         lines.append(f"next: mlops-assets train {name}   (retrain on the newest window; the retrain_on_drift sensor "
-                     "does this by itself when switched on)")
+                     "does this by itself when running)")
     return "\n".join(lines)
 
 

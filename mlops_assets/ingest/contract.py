@@ -42,7 +42,8 @@ def contract_differences(current: dict[str, Any], established: dict[str, Any]) -
     """Human-readable differences that matter: delimiter, encoding, header, columns, type families.
 
     Integer vs float is not a difference (a sample of whole numbers is still a float column);
-    number vs text is (a column that stopped parsing as numbers).
+    number vs text is (a column that stopped parsing as numbers). A column with no value in either
+    sample (a file whose labels have not arrived yet) has no type to compare.
     """
     differences = []
     show = lambda v: repr(v).replace("'\\t'", "tab")  # noqa: E731
@@ -68,8 +69,9 @@ def contract_differences(current: dict[str, Any], established: dict[str, Any]) -
             if extra:
                 differences.append(f"extra columns {extra}")
         old_types, new_types = established.get("types", {}), current.get("types", {})
+        empty = set(established.get("empty_columns", [])) | set(current.get("empty_columns", []))
         for norm, original in was.items():
-            if norm not in now:
+            if norm not in now or original in empty or now[norm] in empty:
                 continue
             before = TYPE_FAMILIES.get(old_types.get(original, ""))
             after = TYPE_FAMILIES.get(new_types.get(now[norm], ""))

@@ -74,6 +74,9 @@ class CsvDialect:
     """Every data line ends with a delimiter: the file has one more (empty) field than `columns`."""
     compression: str | None = None
     """`"gzip"` when the file is gzip-compressed (read as a stream by the sniffer and by DuckDB)."""
+    empty_columns: tuple[str, ...] = ()
+    """Columns without a single value in the sample (e.g. labels that have not arrived yet): their `types`
+    entry says "string" for want of evidence, which is no evidence of a type change."""
 
     def to_metadata(self) -> dict:
         return {
@@ -92,6 +95,7 @@ class CsvDialect:
             "warnings": list(self.warnings),
             "trailing_delimiter": self.trailing_delimiter,
             "compression": self.compression,
+            "empty_columns": list(self.empty_columns),
         }
 
 
@@ -255,6 +259,9 @@ def sniff_csv(
         columns = tuple(f"column_{i}" for i in range(1, width + 1))
 
     types = _infer_types(columns, data[:_TYPE_ROWS], decimal, thousands)
+    integer, real = _value_patterns(decimal, thousands)
+    kinds = _column_kinds(data[:_TYPE_ROWS], len(columns), integer, real) if data else []
+    empty = tuple(name for name, seen in zip(columns, kinds) if not seen)
     dialect = CsvDialect(
         delimiter=delimiter,
         quotechar=quotechar,
@@ -271,6 +278,7 @@ def sniff_csv(
         warnings=tuple(warnings),
         trailing_delimiter=trailing,
         compression=compression,
+        empty_columns=empty,
     )
     log.info(
         "%s: delimiter=%r encoding=%s header=%s newline=%r columns=%d sample_rows=%d%s",

@@ -79,6 +79,7 @@ def dialect_from_metadata(data: dict[str, Any]) -> CsvDialect:
     fields = {k: v for k, v in data.items() if k in CsvDialect.__dataclass_fields__}
     fields["columns"] = tuple(fields["columns"])
     fields["warnings"] = tuple(fields.get("warnings", ()))
+    fields["empty_columns"] = tuple(fields.get("empty_columns", ()))
     return CsvDialect(**fields)
 
 

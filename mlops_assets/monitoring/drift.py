@@ -26,11 +26,7 @@ SAMPLE_SEED = 17
 class DriftSummary:
     drift_share: float
     drifted_columns: list[str]
-    dataset_drift: bool
     column_scores: dict[str, dict[str, float | str | bool]] = field(default_factory=dict)
-
-
-DRIFT_LEVELS = ("ok", "warn", "severe")
 
 
 def drift_level(spec: DatasetSpec, drift_share: float) -> str:
@@ -40,10 +36,6 @@ def drift_level(spec: DatasetSpec, drift_share: float) -> str:
     if drift_share > spec.drift.warn_share:
         return "warn"
     return "ok"
-
-
-def is_severe(spec: DatasetSpec, drift_share: float) -> bool:
-    return drift_level(spec, drift_share) == "severe"
 
 
 def newest_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> str | None:
@@ -100,13 +92,12 @@ def run_drift_report(spec: DatasetSpec, current: pd.DataFrame, reference: pd.Dat
         snapshot.save_html(str(temporary))
 
     result = snapshot.dict()
-    share, threshold = 0.0, 0.5
+    share = 0.0
     scores: dict[str, dict[str, float | str | bool]] = {}
     for metric in result["metrics"]:
         config = metric["config"]
         if config["type"].endswith("DriftedColumnsCount"):
             share = float(metric["value"]["share"])
-            threshold = float(config.get("drift_share", threshold))
         elif config["type"].endswith("ValueDrift"):
             scores[config["column"]] = {
                 "method": config["method"],
@@ -120,7 +111,7 @@ def run_drift_report(spec: DatasetSpec, current: pd.DataFrame, reference: pd.Dat
         if params.get("type", "").endswith("ValueDrift") and column in scores:
             scores[column]["drifted"] = test.get("status") == "FAIL"
     drifted = sorted(c for c, s in scores.items() if s["drifted"])
-    return DriftSummary(drift_share=share, drifted_columns=drifted, dataset_drift=share >= threshold, column_scores=scores)
+    return DriftSummary(drift_share=share, drifted_columns=drifted, column_scores=scores)
 
 
 def drifted_columns_markdown(summary: DriftSummary) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.datasets.spec import LOWER_IS_BETTER, DatasetSpec
-from mlops_assets.tables import q, table
+from mlops_assets.tables import partitions_in_order, q, table
 
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 23
@@ -42,6 +42,15 @@ def labeled_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: s
         f"SELECT {cols} FROM {table(spec, 'cleaned')} WHERE _partition = ? AND {q(spec.target)} IS NOT NULL",
         [partition],
     ).df()
+
+
+def newest_labeled_partition(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> str | None:
+    """The newest cleaned partition holding at least one labeled row (what a retrain could learn from), else None."""
+    for partition in reversed(partitions_in_order(con, spec, "cleaned_partitions")):  # usually the first one asked
+        if con.execute(f"SELECT EXISTS (SELECT 1 FROM {table(spec, 'cleaned')} WHERE _partition = ? "
+                       f"AND {q(spec.target)} IS NOT NULL)", [partition]).fetchone()[0]:
+            return partition
+    return None
 
 
 def score(spec: DatasetSpec, pipeline, rows: pd.DataFrame, threshold: float | None) -> dict[str, float]:
