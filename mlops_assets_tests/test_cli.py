@@ -203,3 +203,49 @@ def test_spec_draft_to_stdout_and_bad_targets_exit_2_in_one_line(isolated_env, w
     assert _main("spec", "draft", str(wine_dir / "winequality-red.csv"), "--target", "colour") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no column 'colour' to predict" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- serve: the champion's Bento
+
+
+def test_serve_picks_the_bento_of_the_champion_not_the_newest(home, specs):
+    """Two Bentos in the real store (v1, then v2 newer): the champion's version decides which one serves."""
+    from types import SimpleNamespace
+
+    from sklearn.dummy import DummyRegressor
+
+    from mlops_assets.cli.serve import champion_bento_tag
+    from mlops_assets.resources import BentoStore
+    from mlops_assets.serving.packaging import build_bento, import_champion, service_contract
+
+    spec = specs["wine_quality"].model_copy(update={"name": "serve_pick"})  # its own names in the session store
+    bentoml = BentoStore(home=os.environ["BENTOML_HOME"]).bentoml()
+    contract = service_contract(spec, home)
+    built = {}
+    for number in ("1", "2"):
+        version = SimpleNamespace(version=number, run_id=f"run-{number}")
+        model_tag, _ = import_champion(bentoml, spec, version, lambda: DummyRegressor().fit([[0]], [5]),
+                                       contract=contract, lineage={"version": number})
+        built[number], _ = build_bento(bentoml, spec, model_tag, contract)
+
+    def pick(number, run_id=None):
+        return champion_bento_tag(bentoml, spec, SimpleNamespace(version=number, run_id=run_id or f"run-{number}"))
+
+    assert pick("1") == built["1"]  # after `promote serve_pick 1`: the older Bento, not the newest
+    assert pick("2") == built["2"]
+    assert pick("3") is None  # a champion nobody packaged
+    assert pick("1", run_id="another-run") is None  # same number, another registry (e.g. a reset MLflow)
+
+
+def test_json_errors_reach_stdout_for_every_refusal(isolated_env, tmp_path, capsys):
+    """`--json` users get one JSON error object on stdout, exit 2, one line on stderr: unknown dataset, nothing to serve."""
+    probe = tmp_path / "probe.csv"
+    probe.write_text("a,b\n1,2\n")
+    for argv, words in ((("ingest", "nosuch", str(probe)), "unknown dataset 'nosuch'"),
+                        (("serve", "nosuch"), "unknown dataset 'nosuch'"),
+                        (("serve", "wine_quality"), "no champion model yet")):
+        assert _main(*argv, "--json") == 2, argv
+        out, err = capsys.readouterr()
+        error = json.loads(out)
+        assert error["ok"] is False and words in error["error"], argv
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err, argv
