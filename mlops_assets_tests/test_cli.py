@@ -249,3 +249,22 @@ def test_json_errors_reach_stdout_for_every_refusal(isolated_env, tmp_path, caps
         error = json.loads(out)
         assert error["ok"] is False and words in error["error"], argv
         assert err.count("\n") == 1 and words in err and "Traceback" not in err, argv
+
+
+@pytest.mark.parametrize("partition", ["../x", "..", "a/b", "a\\b", "nul\0byte", ".hidden", ""])
+def test_ingest_refuses_a_partition_key_that_is_not_one_plain_name(isolated_env, tmp_path, wine_dir, capsys, specs,
+                                                                  partition):
+    from mlops_assets.cli.ingest import IngestRefused, partition_for
+
+    batch = _batch(wine_dir, tmp_path / "week1.csv", 0, 50)
+    assert _main("ingest", "wine_quality", str(batch), "--partition", partition, "--json") == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["ok"] is False and err.count("\n") == 1 and "partition" in err
+    home = tmp_path / "home"
+    written = [p for p in home.rglob("*") if p.is_file() and ("week1" in p.name or p.name == "x")]
+    assert written == []  # nothing landed, archived or written beside the home's folders
+    assert not (tmp_path / "x").exists() and not (home / "landing" / "x").exists()
+
+    hidden = batch.rename(tmp_path / ".week1.csv")  # the key taken from a file name is checked the same way
+    with pytest.raises(IngestRefused, match="starts with '.'"):
+        partition_for(specs["wine_quality"], hidden, None)

@@ -28,11 +28,35 @@ class IngestRefused(Exception):
     """The file cannot be ingested; the message is one line naming the file and what to do."""
 
 
+def check_partition_key(key: str, source: str) -> str:
+    """`key` if it is safe as one path segment of the landing and archive folders; else IngestRefused.
+
+    A partition key names a folder (`archive/<dataset>/<partition>/`) and a landed file: a separator or
+    `..` would write outside the dataset's folders, a leading dot would hide the file from listings.
+    """
+    problems = [why for broken, why in (
+        (not key.strip(), "is empty"),
+        ("/" in key or "\\" in key, "contains a path separator (/ or \\)"),
+        (".." in key, "contains '..'"),
+        ("\0" in key, "contains a NUL character"),
+        (key.startswith("."), "starts with '.'"),
+    ) if broken]
+    bad = problems[0] if problems else None
+    if bad:
+        raise IngestRefused(f"partition {key!r} ({source}) {bad}; a partition key is one plain name such as "
+                            "week1.csv or 2026-01-31: rename the file or pass another --partition")
+    return key
+
+
 def partition_for(spec: DatasetSpec, path: Path, partition: str | None) -> str:
-    if partition:
+    if partition is not None:
+        check_partition_key(partition, "from --partition")
+        if spec.is_daily and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", partition):
+            raise IngestRefused(f"--partition {partition!r}: {spec.name} is partitioned by day; pass the file's "
+                                "date as YYYY-MM-DD")
         return partition
     if not spec.is_daily:
-        return path.name
+        return check_partition_key(path.name, "the file name")
     match = _DATE.search(path.name)
     if not match:
         raise IngestRefused(f"{path.name}: {spec.name} is partitioned by day; name the file with its date "
