@@ -268,3 +268,46 @@ def test_ingest_refuses_a_partition_key_that_is_not_one_plain_name(isolated_env,
     hidden = batch.rename(tmp_path / ".week1.csv")  # the key taken from a file name is checked the same way
     with pytest.raises(IngestRefused, match="starts with '.'"):
         partition_for(specs["wine_quality"], hidden, None)
+
+
+# --------------------------------------------------------------------------- train summary wording
+
+
+def _trained_summary(**checks) -> dict:
+    return {"ok": False, "dataset": "wine_quality", "features_built": [], "training_partitions": ["a.csv", "b.csv"],
+            "training_rows_per_partition": {"a.csv": 900, "b.csv": 900}, "registered_model": "mlops_assets.wine_quality",
+            "version": "3", "champion": False, "primary_metric": "rmse", "metrics": {"rmse": 0.7, "r2": 0.3},
+            "rows_train": 1440, "rows_validation": 360, "mlflow_run": None, "bento": None,
+            "checks": {name: {"passed": passed, "description": why} for name, (passed, why) in checks.items()},
+            "problems": [], "dagster_run_id": "r"}
+
+
+def test_train_summary_names_the_check_that_kept_the_champion():
+    from mlops_assets.cli.train import format_summary
+    from mlops_assets.stages.model import PROMOTION_CHECK, QUALITY_CHECK
+
+    lost = format_summary(_trained_summary(**{
+        QUALITY_CHECK: (True, None),
+        PROMOTION_CHECK: (False, "challenger v3 rejected, champion stays v2: rmse 0.7000 vs champion v2 0.6500")}))
+    assert "meets the quality bar but does not beat the champion" in lost and "champion v2 0.6500" in lost
+    assert "misses the quality bar" not in lost
+    low = format_summary(_trained_summary(**{QUALITY_CHECK: (False, "r2 0.3000 < 0.5"), PROMOTION_CHECK: (False, "x")}))
+    assert "misses the quality bar (training.min_metrics: r2 0.3000 < 0.5)" in low
+    assert "trained on  2 partition(s): a.csv (900 rows), b.csv (900 rows)" in low
+
+
+def test_train_without_building_features_says_what_it_would_train_on_and_why_it_stopped(runner, specs, wine_dir,
+                                                                                       tmp_path):
+    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.cli.train import format_summary, train
+
+    spec = specs["wine_quality"]
+    assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week1.csv", 0, 300))["ok"]
+    assert _clean_only(runner, spec, _batch(wine_dir, tmp_path / "week2.csv", 300, 600)).success
+    summary = train(runner, spec, build_features=False)
+    assert not summary["ok"] and summary["version"] is None
+    text = format_summary(summary)
+    assert "no model trained" in text and "  trained on  " not in text
+    assert "would have trained on 2 partition(s): week1.csv, week2.csv" in text
+    stopped = next(line for line in text.splitlines() if line.lstrip().startswith("stopped"))
+    assert "'week2.csv'" in stopped and "no up-to-date features" in stopped
