@@ -69,6 +69,7 @@ def build_cleaned_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
                 "rows_validated_by_pandera": result.rows_validated,
                 "quarantine_reasons": dg.MetadataValue.md("| column: reason | rows |\n|---|---|\n" + reasons)
                 if reasons else "none",
+                "quarantine_reason_counts": dg.MetadataValue.json(dict(result.quarantine_reasons)),
                 "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
                 "dagster/row_count": result.rows_cleaned,
             },
