@@ -311,3 +311,39 @@ def test_train_without_building_features_says_what_it_would_train_on_and_why_it_
     assert "would have trained on 2 partition(s): week1.csv, week2.csv" in text
     stopped = next(line for line in text.splitlines() if line.lstrip().startswith("stopped"))
     assert "'week2.csv'" in stopped and "no up-to-date features" in stopped
+
+
+# --------------------------------------------------------------------------- a failed ingestion gate is never trained on
+
+
+def test_a_partition_over_the_quarantine_limit_is_left_out_of_training_and_named(runner, specs, wine_dir, tmp_path):
+    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.cli.train import format_summary, training_plan
+
+    spec = specs["wine_quality"]
+    assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week1.csv", 0, 600))["ok"]
+    noisy = _batch(wine_dir, tmp_path / "noisy.csv", 600, 700)
+    noisy.write_bytes(noisy.read_bytes().replace(b";6\r\n", b";66\r\n"))  # quality 66: far out of range
+    noisy_summary = ingest(runner, spec, noisy)
+    assert noisy_summary["checks"]["quarantine_share_within_limit"]["passed"] is False
+    share = noisy_summary["rows_quarantined"] / noisy_summary["rows_read"]
+    assert share > spec.quality.max_quarantine_share
+    assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week2.csv", 700, 1300))["ok"]
+
+    window, stale = training_plan(runner.home, spec, None)
+    assert window.partitions == ["week1.csv", "week2.csv"] and stale == []  # its features are not built either
+    assert list(window.excluded) == ["noisy.csv"]
+    assert f"{noisy_summary['rows_quarantined']} of 100 rows quarantined" in window.excluded["noisy.csv"]
+
+    # The model asset applies the same rule, whoever runs it (UI, sensor, CLI), and says so in its metadata.
+    result = runner.execute("wine_quality_train", asset_selection=[asset_key(spec.name, Stage.MODEL)])
+    assert result.success
+    record = runner.instance.get_latest_materialization_event(asset_key(spec.name, Stage.MODEL))
+    metadata = record.asset_materialization.metadata
+    assert metadata["training_partitions"].value == ["week1.csv", "week2.csv"]
+    assert list(metadata["excluded_partitions"].value) == ["noisy.csv"]
+    assert metadata["rows_train"].value + metadata["rows_validation"].value == 1200
+
+    from mlops_assets.cli.train import _summary  # the CLI's summary names it too
+    text = format_summary(_summary(spec, window, [], result, []))
+    assert "left out    noisy.csv: check wine_quality/cleaned quarantine_share_within_limit failed" in text

@@ -25,24 +25,32 @@ class NothingToTrain(Exception):
     """No usable input for training; the message says what to run first."""
 
 
-def training_plan(home: MlopsHome, spec: DatasetSpec, until: str | None) -> tuple[list[str], list[str]]:
-    """(the training window, those of its partitions whose features are missing or stale), read and closed."""
-    from mlops_assets.definitions import profile_resources
-    from mlops_assets.training.train import stale_feature_partitions, training_partitions
+def training_plan(home: MlopsHome, spec: DatasetSpec, until: str | None):
+    """(the training window, those of its partitions whose features are missing or stale), read and closed.
 
-    nothing = NothingToTrain(f"{spec.name} has no ingested rows to train on; run `mlops-assets ingest {spec.name} FILE` first")
+    The window leaves out partitions that failed a blocking ingestion gate (`window.excluded`): their
+    features are never built here, and the model asset leaves them out the same way.
+    """
+    from mlops_assets.definitions import profile_resources
+    from mlops_assets.training.train import stale_feature_partitions, training_window
+
+    nothing = f"{spec.name} has no ingested rows to train on; run `mlops-assets ingest {spec.name} FILE` first"
     # Read what is needed and close (one snapshot): the runs below write while nothing here is held.
     with profile_resources(home) as resources:
         if not resources.warehouse.exists():
-            raise nothing
+            raise NothingToTrain(nothing)
         with resources.warehouse.connect(read_only=True) as con:
             try:
-                window = training_partitions(con, spec, until)
+                window = training_window(con, spec, until)
             except MissingInput as exc:
                 raise NothingToTrain(str(exc)) from None
-            if not window:
-                raise nothing
-            return window, stale_feature_partitions(con, spec, window)
+            if not window.partitions:
+                if window.excluded:
+                    nothing = (f"{spec.name}: every ingested partition failed an ingestion gate, so nothing is left to "
+                               "train on: " + "; ".join(f"{p}: {why}" for p, why in window.excluded.items())
+                               + f"; ingest a cleaner file with `mlops-assets ingest {spec.name} FILE`")
+                raise NothingToTrain(nothing)
+            return window, stale_feature_partitions(con, spec, window.partitions)
 
 
 def train(runner: Runner, spec: DatasetSpec, *, until: str | None = None, build_features: bool = True) -> dict[str, Any]:
@@ -62,14 +70,15 @@ def train(runner: Runner, spec: DatasetSpec, *, until: str | None = None, build_
     return _summary(spec, window, built, result, failures(result))
 
 
-def _summary(spec: DatasetSpec, window: list[str], built: list[str], result, problems: list[str]) -> dict[str, Any]:
+def _summary(spec: DatasetSpec, window, built: list[str], result, problems: list[str]) -> dict[str, Any]:
     model = materialization_metadata(result, asset_key(spec.name, Stage.MODEL)) if result else {}
     bento = materialization_metadata(result, asset_key(spec.name, Stage.BENTO)) if result else {}
     return {
         "ok": not problems,
         "dataset": spec.name,
         "features_built": built,
-        "training_partitions": model.get("training_partitions", window),
+        "training_partitions": model.get("training_partitions", window.partitions),
+        "excluded_partitions": model.get("excluded_partitions", window.excluded),
         "training_rows_per_partition": model.get("training_rows_per_partition"),
         "registered_model": spec.registered_model_name,
         "version": model.get("version"),
@@ -121,6 +130,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     else:
         lines.append(f"  window      would have trained on {_partitions(summary)}")
         lines.append(f"  stopped     {problems.pop(0) if problems else 'no model was registered; see the Dagster UI'}")
+    for partition, why in (summary.get("excluded_partitions") or {}).items():
+        lines.append(f"  left out    {partition}: {why}")
     if summary["metrics"]:
         primary = summary["primary_metric"]
         metrics = sorted(summary["metrics"].items(), key=lambda kv: (kv[0] != primary, kv[0]))
