@@ -41,11 +41,20 @@ class ColumnSpec(_Strict):
     max: float | None = None
     values: tuple[str, ...] | None = None
     transform: Literal["log1p"] | None = None
+    format: str | None = Field(
+        None, description="How a date or timestamp column's values are written when not ISO (YYYY-MM-DD), as a "
+        "strptime format: `%d.%m.%Y` for 31.01.2026, `%m/%d/%Y` for 01/31/2026. All date columns of a spec share "
+        "one format (and all timestamp columns one): the reader parses a file's dates with one format.")
 
     @model_validator(mode="after")
     def _check(self) -> ColumnSpec:
         if not _NAME.match(self.name):
             raise ValueError(f"column name {self.name!r} must be snake_case (a-z, 0-9, _)")
+        if self.format is not None and self.type not in ("date", "timestamp"):
+            raise ValueError(f"column {self.name!r}: `format` only applies to date and timestamp columns, "
+                             f"not {self.type}; remove it")
+        if self.format is not None and "%" not in self.format:
+            raise ValueError(f"column {self.name!r}: format {self.format!r} is not a strptime format (e.g. %d.%m.%Y)")
         if self.type == "category" and not self.values:
             raise ValueError("a category column needs `values`, the labels it may hold (e.g. `values: [basic, pro]`); "
                              "`mlops-assets spec draft` lists them from a CSV")
@@ -236,6 +245,12 @@ class DatasetSpec(_Strict):
                 raise ValueError(f"`{field}: {value}` is not one of the columns {names}")
         if not self.feature_columns:
             raise ValueError("no feature columns: mark at least one column with role feature")
+        for kind in ("date", "timestamp"):
+            formats = {c.format for c in self.columns if c.type == kind}
+            if len(formats) > 1:
+                shown = ", ".join(f"{c.name} {c.format or 'ISO'}" for c in self.columns if c.type == kind)
+                raise ValueError(f"the {kind} columns are written in different formats ({shown}); the reader parses "
+                                 f"a file's {kind}s with one `format`: give them all the same one")
         self._check_training()
         return self
 
@@ -277,6 +292,10 @@ class DatasetSpec(_Strict):
     def input_columns(self) -> list[str]:
         """Cleaned columns a prediction request carries: everything except the target."""
         return [c.name for c in self.columns if c.role != "target"]
+
+    def read_format(self, kind: Literal["date", "timestamp"]) -> str | None:
+        """The strptime format the reader parses this spec's `kind` columns with (None: ISO)."""
+        return next((c.format for c in self.columns if c.type == kind and c.format), None)
 
     @property
     def target_column(self) -> ColumnSpec:
