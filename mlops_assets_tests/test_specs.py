@@ -123,3 +123,47 @@ def test_specs_written_to_mlops_home_are_loaded_after_the_built_in_ones(tmp_path
     (home.specs_dir / "wine_quality.yaml").write_text(shipped)
     with pytest.raises(SpecError, match="wine_quality.yaml: dataset 'wine_quality' is already defined"):
         load_specs()
+
+
+_SMALL = """
+name: small
+source: {{kind: file_drop}}
+partitioning: {{kind: files}}
+task: {task}
+target: label
+columns:
+  - {x}
+  - {label}
+training: {{primary_metric: {metric}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("x", "label", "task", "message"),
+    [
+        ("{name: x, type: float}", "{name: label, type: boolean}", "classification",
+         "column 'label' is the target but has role feature"),
+        ("{name: x, type: float}", "{name: label, type: float, role: target}", "classification",
+         "task classification needs a yes/no target, but column 'label' is float"),
+        ("{name: x, type: float, min: 10, max: 1}", "{name: label, type: boolean, role: target}", "classification",
+         "columns[x]: column 'x': min 10 is greater than max 1"),
+        ("{name: x, type: boolean, values: ['yes', 'no']}", "{name: label, type: boolean, role: target}",
+         "classification", "columns[x]: column 'x': `values` lists the labels of a category column, but this one is boolean"),
+    ],
+)
+def test_specs_that_cannot_mean_what_they_say_are_refused_naming_the_column(tmp_path, x, label, task, message):
+    path = tmp_path / "small.yaml"
+    metric = "roc_auc" if task == "classification" else "rmse"
+    path.write_text(_SMALL.format(x=x, label=label, task=task, metric=metric))
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert message in str(error.value) and str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def test_a_yaml_syntax_error_is_one_line_with_file_line_and_column(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text("name: small\ncolumns:\n  - {name: x, type: float\n  - {name: y}\n")
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:4:") and "\n" not in message and "expected ',' or '}'" in message
