@@ -203,3 +203,147 @@ def test_spec_draft_to_stdout_and_bad_targets_exit_2_in_one_line(isolated_env, w
     assert _main("spec", "draft", str(wine_dir / "winequality-red.csv"), "--target", "colour") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no column 'colour' to predict" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- serve: the champion's Bento
+
+
+def test_serve_picks_the_bento_of_the_champion_not_the_newest(home, specs):
+    """Two Bentos in the real store (v1, then v2 newer): the champion's version decides which one serves."""
+    from types import SimpleNamespace
+
+    from sklearn.dummy import DummyRegressor
+
+    from mlops_assets.cli.serve import champion_bento_tag
+    from mlops_assets.resources import BentoStore
+    from mlops_assets.serving.packaging import build_bento, import_champion, service_contract
+
+    spec = specs["wine_quality"].model_copy(update={"name": "serve_pick"})  # its own names in the session store
+    bentoml = BentoStore(home=os.environ["BENTOML_HOME"]).bentoml()
+    contract = service_contract(spec, home)
+    built = {}
+    for number in ("1", "2"):
+        version = SimpleNamespace(version=number, run_id=f"run-{number}")
+        model_tag, _ = import_champion(bentoml, spec, version, lambda: DummyRegressor().fit([[0]], [5]),
+                                       contract=contract, lineage={"version": number})
+        built[number], _ = build_bento(bentoml, spec, model_tag, contract)
+
+    def pick(number, run_id=None):
+        return champion_bento_tag(bentoml, spec, SimpleNamespace(version=number, run_id=run_id or f"run-{number}"))
+
+    assert pick("1") == built["1"]  # after `promote serve_pick 1`: the older Bento, not the newest
+    assert pick("2") == built["2"]
+    assert pick("3") is None  # a champion nobody packaged
+    assert pick("1", run_id="another-run") is None  # same number, another registry (e.g. a reset MLflow)
+
+
+def test_json_errors_reach_stdout_for_every_refusal(isolated_env, tmp_path, capsys):
+    """`--json` users get one JSON error object on stdout, exit 2, one line on stderr: unknown dataset, nothing to serve."""
+    probe = tmp_path / "probe.csv"
+    probe.write_text("a,b\n1,2\n")
+    for argv, words in ((("ingest", "nosuch", str(probe)), "unknown dataset 'nosuch'"),
+                        (("serve", "nosuch"), "unknown dataset 'nosuch'"),
+                        (("serve", "wine_quality"), "no champion model yet")):
+        assert _main(*argv, "--json") == 2, argv
+        out, err = capsys.readouterr()
+        error = json.loads(out)
+        assert error["ok"] is False and words in error["error"], argv
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err, argv
+
+
+@pytest.mark.parametrize("partition", ["../x", "..", "a/b", "a\\b", "nul\0byte", ".hidden", ""])
+def test_ingest_refuses_a_partition_key_that_is_not_one_plain_name(isolated_env, tmp_path, wine_dir, capsys, specs,
+                                                                  partition):
+    from mlops_assets.cli.ingest import IngestRefused, partition_for
+
+    batch = _batch(wine_dir, tmp_path / "week1.csv", 0, 50)
+    assert _main("ingest", "wine_quality", str(batch), "--partition", partition, "--json") == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["ok"] is False and err.count("\n") == 1 and "partition" in err
+    home = tmp_path / "home"
+    written = [p for p in home.rglob("*") if p.is_file() and ("week1" in p.name or p.name == "x")]
+    assert written == []  # nothing landed, archived or written beside the home's folders
+    assert not (tmp_path / "x").exists() and not (home / "landing" / "x").exists()
+
+    hidden = batch.rename(tmp_path / ".week1.csv")  # the key taken from a file name is checked the same way
+    with pytest.raises(IngestRefused, match="starts with '.'"):
+        partition_for(specs["wine_quality"], hidden, None)
+
+
+# --------------------------------------------------------------------------- train summary wording
+
+
+def _trained_summary(**checks) -> dict:
+    return {"ok": False, "dataset": "wine_quality", "features_built": [], "training_partitions": ["a.csv", "b.csv"],
+            "training_rows_per_partition": {"a.csv": 900, "b.csv": 900}, "registered_model": "mlops_assets.wine_quality",
+            "version": "3", "champion": False, "primary_metric": "rmse", "metrics": {"rmse": 0.7, "r2": 0.3},
+            "rows_train": 1440, "rows_validation": 360, "mlflow_run": None, "bento": None,
+            "checks": {name: {"passed": passed, "description": why} for name, (passed, why) in checks.items()},
+            "problems": [], "dagster_run_id": "r"}
+
+
+def test_train_summary_names_the_check_that_kept_the_champion():
+    from mlops_assets.cli.train import format_summary
+    from mlops_assets.stages.model import PROMOTION_CHECK, QUALITY_CHECK
+
+    lost = format_summary(_trained_summary(**{
+        QUALITY_CHECK: (True, None),
+        PROMOTION_CHECK: (False, "challenger v3 rejected, champion stays v2: rmse 0.7000 vs champion v2 0.6500")}))
+    assert "meets the quality bar but does not beat the champion" in lost and "champion v2 0.6500" in lost
+    assert "misses the quality bar" not in lost
+    low = format_summary(_trained_summary(**{QUALITY_CHECK: (False, "r2 0.3000 < 0.5"), PROMOTION_CHECK: (False, "x")}))
+    assert "misses the quality bar (training.min_metrics: r2 0.3000 < 0.5)" in low
+    assert "trained on  2 partition(s): a.csv (900 rows), b.csv (900 rows)" in low
+
+
+def test_train_without_building_features_says_what_it_would_train_on_and_why_it_stopped(runner, specs, wine_dir,
+                                                                                       tmp_path):
+    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.cli.train import format_summary, train
+
+    spec = specs["wine_quality"]
+    assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week1.csv", 0, 300))["ok"]
+    assert _clean_only(runner, spec, _batch(wine_dir, tmp_path / "week2.csv", 300, 600)).success
+    summary = train(runner, spec, build_features=False)
+    assert not summary["ok"] and summary["version"] is None
+    text = format_summary(summary)
+    assert "no model trained" in text and "  trained on  " not in text
+    assert "would have trained on 2 partition(s): week1.csv, week2.csv" in text
+    stopped = next(line for line in text.splitlines() if line.lstrip().startswith("stopped"))
+    assert "'week2.csv'" in stopped and "no up-to-date features" in stopped
+
+
+# --------------------------------------------------------------------------- a failed ingestion gate is never trained on
+
+
+def test_a_partition_over_the_quarantine_limit_is_left_out_of_training_and_named(runner, specs, wine_dir, tmp_path):
+    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.cli.train import format_summary, training_plan
+
+    spec = specs["wine_quality"]
+    assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week1.csv", 0, 600))["ok"]
+    noisy = _batch(wine_dir, tmp_path / "noisy.csv", 600, 700)
+    noisy.write_bytes(noisy.read_bytes().replace(b";6\r\n", b";66\r\n"))  # quality 66: far out of range
+    noisy_summary = ingest(runner, spec, noisy)
+    assert noisy_summary["checks"]["quarantine_share_within_limit"]["passed"] is False
+    share = noisy_summary["rows_quarantined"] / noisy_summary["rows_read"]
+    assert share > spec.quality.max_quarantine_share
+    assert ingest(runner, spec, _batch(wine_dir, tmp_path / "week2.csv", 700, 1300))["ok"]
+
+    window, stale = training_plan(runner.home, spec, None)
+    assert window.partitions == ["week1.csv", "week2.csv"] and stale == []  # its features are not built either
+    assert list(window.excluded) == ["noisy.csv"]
+    assert f"{noisy_summary['rows_quarantined']} of 100 rows quarantined" in window.excluded["noisy.csv"]
+
+    # The model asset applies the same rule, whoever runs it (UI, sensor, CLI), and says so in its metadata.
+    result = runner.execute("wine_quality_train", asset_selection=[asset_key(spec.name, Stage.MODEL)])
+    assert result.success
+    record = runner.instance.get_latest_materialization_event(asset_key(spec.name, Stage.MODEL))
+    metadata = record.asset_materialization.metadata
+    assert metadata["training_partitions"].value == ["week1.csv", "week2.csv"]
+    assert list(metadata["excluded_partitions"].value) == ["noisy.csv"]
+    assert metadata["rows_train"].value + metadata["rows_validation"].value == 1200
+
+    from mlops_assets.cli.train import _summary  # the CLI's summary names it too
+    text = format_summary(_summary(spec, window, [], result, []))
+    assert "left out    noisy.csv: check wine_quality/cleaned quarantine_share_within_limit failed" in text

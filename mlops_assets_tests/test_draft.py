@@ -173,3 +173,60 @@ def test_column_names_are_snake_case_unique_and_start_with_a_letter():
 )
 def test_allowed_range(low, high, integer, expected):
     assert allowed_range(low, high, integer=integer) == pytest.approx(expected)
+
+
+def _exams(path: Path, start: int, dates: list[str]) -> Path:
+    lines = ["Patient #;Exam Date;Visit;Score;Passed"]
+    for i in range(60):
+        lines.append(f"{start + i};{dates[i % len(dates)]};{['early', 'late'][i % 2]};{i % 7 + 0.5};"
+                     f"{'yes' if i % 3 else 'no'}")
+    return _write(path, lines)
+
+
+def test_day_first_dates_are_read_as_dates_and_the_next_file_ingests_with_none_quarantined(tmp_path):
+    """dd.mm.yyyy: the draft reads them with a format (not as category labels), so later files with other dates
+    clean fully; 'Patient #' becomes the key patient_no."""
+    first = _exams(tmp_path / "exams_1.csv", 1, ["03.01.2026", "17.01.2026", "28.01.2026"])
+    later = _exams(tmp_path / "exams_2.csv", 101, ["02.02.2026", "14.02.2026", "26.02.2026"])
+    drafted = draft_spec(first, target="Passed", name="exams")
+    exam_date = drafted.spec.column_by_name["exam_date"]
+    assert (exam_date.type, exam_date.role, exam_date.format) == ("date", "time", "%d.%m.%Y")
+    assert drafted.spec.time_column == "exam_date" and drafted.spec.key == "patient_no"
+    assert "format: '%d.%m.%Y'" in drafted.text or "format: \"%d.%m.%Y\"" in drafted.text
+    assert (drafted.rows_cleaned, drafted.rows_quarantined) == (60, 0)
+    cleaned, quarantined, reasons = dry_run(drafted.spec, later)
+    assert (cleaned, quarantined) == (60, 0), reasons
+
+
+def test_dates_that_do_not_parse_are_never_a_category_feature(tmp_path):
+    lines = ["visit_date,amount,label"] + [f"{['Q1', 'Q2', 'Q3'][i % 3]},{i % 10 + 0.5},{'yes' if i % 2 else 'no'}"
+                                          for i in range(40)]
+    drafted = draft_spec(_write(tmp_path / "quarters.csv", lines), target="label")
+    visit = drafted.spec.column_by_name["visit_date"]
+    assert (visit.type, visit.role) == ("string", "id") and "looks like a date or time" in drafted.text
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [(["2026-01-31"], None), (["31.01.2026", "01.02.2026"], "%d.%m.%Y"), (["01/31/2026", "02/01/2026"], "%m/%d/%Y"),
+     (["05.01.2026"], "%d.%m.%Y"), (["05/01/2026"], "%m/%d/%Y"), (["2026/01/31"], "%Y/%m/%d"),
+     (["31.01.2026", "01.31.2026"], None), (["31.01.2026", "31/01/2026"], None)],
+)
+def test_date_format_reads_day_or_month_first_from_the_values(values, expected):
+    from mlops_assets.datasets.draft import date_format
+
+    assert date_format(values)[0] == expected
+
+
+def test_the_draft_writes_current_keys_only(drafted):
+    import yaml
+
+    data = yaml.safe_load(drafted.text)
+    assert "estimator" not in data["training"] and "params" not in data["training"]
+    assert [c["name"] for c in data["training"]["candidates"]] == ["hist_gradient_boosting"]
+    from mlops_assets.datasets.spec import DriftSpec
+
+    assert "threshold" not in data["drift"]
+    assert data["drift"]["severe_share"] != DriftSpec.model_fields["severe_share"].default  # written: not the default
+    assert set(data["drift"]) <= {"warn_share", "severe_share"}
+    assert column_names(["Patient #", "#"]) == ["patient_no", "no"]

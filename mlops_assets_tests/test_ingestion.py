@@ -71,7 +71,7 @@ def test_bad_rows_go_to_quarantine_with_file_line_column_and_reason(runner, spec
 
 
 def test_too_much_quarantine_fails_the_blocking_check_but_keeps_every_row(runner, specs, tmp_path):
-    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.cli.ingest import format_summary, ingest
 
     rows = [WINE_HEADER] + [GOOD] * 10 + [GOOD.replace(";9.4;", ";n/a?;")] * 10
     summary = ingest(runner, specs["wine_quality"], write(tmp_path / "noisy.csv", rows))
@@ -80,6 +80,8 @@ def test_too_much_quarantine_fails_the_blocking_check_but_keeps_every_row(runner
     assert "10 of 20 rows quarantined" in summary["checks"]["quarantine_share_within_limit"]["description"]
     assert summary["rows_cleaned"] + summary["rows_quarantined"] == 20
     assert len(quarantine(runner, "noisy.csv")) == 10
+    assert summary["quarantine_reasons"] == {"alcohol: not a valid number": 10}
+    assert "quarantine  10 row(s): alcohol: not a valid number" in format_summary(summary)
 
 
 def test_duplicate_keys_are_quarantined(runner, specs, tmp_path):
@@ -95,11 +97,17 @@ def test_duplicate_keys_are_quarantined(runner, specs, tmp_path):
     summary = ingest(runner, specs["transactions"], path)
     assert summary["ok"], summary["problems"]
     assert (summary["rows_read"], summary["rows_cleaned"], summary["rows_quarantined"]) == (302, 300, 2)
-    assert "transaction_id: duplicate key" in summary["quarantine_reasons"]
+    reasons = summary["quarantine_reasons"]  # {reason: rows}, also in --json
+    assert sum(n for why, n in reasons.items() if "transaction_id: duplicate key" in why) == 2
+    spec = specs["transactions"]  # features: the spec's columns; one-hot categories make more model inputs
+    categories = [c for c in spec.feature_columns if c.type == "category"]
+    assert summary["n_features"] == len(spec.feature_columns)
+    assert summary["n_encoded_features"] == len(spec.feature_columns) - len(categories) + sum(
+        len(c.values) for c in categories)
 
 
 def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
-    from mlops_assets.cli.ingest import ingest
+    from mlops_assets.cli.ingest import format_summary, ingest
 
     spec = specs["wine_quality"]
     assert ingest(runner, spec, MlopsHome.shipped_file(spec.name, "winequality-red.csv"))["ok"]
@@ -110,6 +118,8 @@ def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
     assert check["passed"] is False
     assert "white-comma.csv" in check["description"] and "delimiter ';' -> ','" in check["description"]
     assert summary["rows_cleaned"] is None  # cleaned never ran
+    text = format_summary(summary)
+    assert "cleaning did not run: the file does not match the dataset's contract" in text and "None" not in text
     with runner.defs.resources["warehouse"].connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM wine_quality.cleaned WHERE _partition = 'white-comma.csv'").fetchone()[0] == 0
         registered = con.execute("SELECT content_hash, rows_read FROM wine_quality.ingestion_contracts "

@@ -9,15 +9,28 @@ from typing import NoReturn
 
 
 class UsageError(Exception):
-    """A problem with the user's input: printed as one line, exit code 2."""
+    """A problem with the user's input: printed as one line, exit code 2.
+
+    `context` (e.g. the dataset, the file) goes into the JSON error object `main` prints with `--json`.
+    """
+
+    def __init__(self, message: str, **context) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.context = context
 
 
-def refuse(message: str, *, as_json: bool, **context) -> NoReturn:
-    """Exit 2 with a one-line reason on stderr; with `--json`, the same reason as a JSON object on stdout too."""
-    message = " ".join(message.split())
-    if as_json:
-        print(json.dumps({"ok": False, **context, "error": message}, default=str))
-    raise UsageError(message)
+def refuse(message: str, *, as_json: bool = False, **context) -> NoReturn:
+    """Exit 2 with a one-line reason on stderr; with `--json`, `main` prints it as a JSON object on stdout too.
+
+    `as_json` is kept for callers' readability: `main` decides from the parsed `--json` flag, so every
+    UsageError (also those raised deep in a verb) reaches a `--json` user as JSON, printed once.
+    """
+    raise UsageError(message, **context)
+
+
+def error_json(message: str, **context) -> str:
+    """The JSON error object `--json` prints on stdout for a refused command."""
+    return json.dumps({"ok": False, **context, "error": " ".join(message.split())}, default=str)
 
 
 def run_job_verb(args, home, act, refused: type[Exception], format_summary) -> int:
@@ -58,7 +71,7 @@ def dataset_spec(name: str):
 
     specs = load_specs()
     if name not in specs:
-        raise UsageError(f"unknown dataset {name!r}; known: {sorted(specs)}")
+        raise UsageError(f"unknown dataset {name!r}; known: {sorted(specs)}", dataset=name)
     return specs[name]
 
 

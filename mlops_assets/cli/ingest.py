@@ -20,6 +20,7 @@ from mlops_assets.home import MlopsHome
 from mlops_assets.ingest.dialect import UnreadableFile, sniff_csv
 from mlops_assets.ingest.landing import SNIFF_SAMPLE_BYTES, file_digest, map_columns
 from mlops_assets.stages import Stage, asset_key
+from mlops_assets.stages.raw import CONTRACT_CHECK
 
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -28,11 +29,35 @@ class IngestRefused(Exception):
     """The file cannot be ingested; the message is one line naming the file and what to do."""
 
 
+def check_partition_key(key: str, source: str) -> str:
+    """`key` if it is safe as one path segment of the landing and archive folders; else IngestRefused.
+
+    A partition key names a folder (`archive/<dataset>/<partition>/`) and a landed file: a separator or
+    `..` would write outside the dataset's folders, a leading dot would hide the file from listings.
+    """
+    problems = [why for broken, why in (
+        (not key.strip(), "is empty"),
+        ("/" in key or "\\" in key, "contains a path separator (/ or \\)"),
+        (".." in key, "contains '..'"),
+        ("\0" in key, "contains a NUL character"),
+        (key.startswith("."), "starts with '.'"),
+    ) if broken]
+    bad = problems[0] if problems else None
+    if bad:
+        raise IngestRefused(f"partition {key!r} ({source}) {bad}; a partition key is one plain name such as "
+                            "week1.csv or 2026-01-31: rename the file or pass another --partition")
+    return key
+
+
 def partition_for(spec: DatasetSpec, path: Path, partition: str | None) -> str:
-    if partition:
+    if partition is not None:
+        check_partition_key(partition, "from --partition")
+        if spec.is_daily and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", partition):
+            raise IngestRefused(f"--partition {partition!r}: {spec.name} is partitioned by day; pass the file's "
+                                "date as YYYY-MM-DD")
         return partition
     if not spec.is_daily:
-        return path.name
+        return check_partition_key(path.name, "the file name")
     match = _DATE.search(path.name)
     if not match:
         raise IngestRefused(f"{path.name}: {spec.name} is partitioned by day; name the file with its date "
@@ -108,13 +133,29 @@ def ingest(runner: Runner, spec: DatasetSpec, path: Path, partition: str | None 
         "rows_read": cleaned.get("rows_read"),
         "rows_cleaned": cleaned.get("rows_cleaned"),
         "rows_quarantined": cleaned.get("rows_quarantined"),
-        "quarantine_reasons": cleaned.get("quarantine_reasons"),
+        "quarantine_reasons": cleaned.get("quarantine_reason_counts"),
         "feature_rows": features.get("rows"),
-        "n_features": features.get("n_features"),
+        # The spec's feature columns (what a request carries); one-hot encoding makes more model inputs.
+        "n_features": len(spec.feature_names) if features else None,
+        "n_encoded_features": features.get("n_features"),
         "checks": checks,
         "problems": problems,
         "dagster_run_id": result.run_id,
     }
+
+
+TOP_REASONS = 5
+
+
+def _rows_line(summary: dict[str, Any]) -> str:
+    if summary["rows_read"] is not None:
+        return (f"read {summary['rows_read']}, cleaned {summary['rows_cleaned']}, "
+                f"quarantined {summary['rows_quarantined']}")
+    contract = summary["checks"].get(CONTRACT_CHECK)
+    if contract and not contract["passed"]:
+        return ("cleaning did not run: the file does not match the dataset's contract (see the check below); fix "
+                "the file, or pin the new contract under `contract:` in the spec, then ingest it again")
+    return "cleaning did not run; the problems below say why"
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -124,11 +165,19 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  dialect     delimiter={d['delimiter']!r} quote={d['quotechar']!r} encoding={d['encoding']} "
         f"header={d['header']} newline={d['newline']!r} decimal={d['decimal']!r}"
         + (f" compression={d['compression']}" if d.get("compression") else ""),
-        f"  rows        read {summary['rows_read']}, cleaned {summary['rows_cleaned']}, "
-        f"quarantined {summary['rows_quarantined']}",
+        f"  rows        {_rows_line(summary)}",
     ]
+    reasons = sorted((summary.get("quarantine_reasons") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    for why, count in reasons[:TOP_REASONS]:
+        lines.append(f"  quarantine  {count} row(s): {why}")
+    if len(reasons) > TOP_REASONS:
+        lines.append(f"  quarantine  ... {len(reasons) - TOP_REASONS} more reason(s) in table "
+                     f"{summary['dataset']}.quarantine")
     if summary["feature_rows"] is not None:
-        lines.append(f"  features    {summary['feature_rows']} rows x {summary['n_features']} features")
+        encoded = summary.get("n_encoded_features")
+        lines.append(f"  features    {summary['feature_rows']} rows x {summary['n_features']} features"
+                     + (f" ({encoded} model inputs after encoding)" if encoded and encoded != summary["n_features"]
+                        else ""))
     for name, check in summary["checks"].items():
         lines.append(f"  check       {name}: {'passed' if check['passed'] else 'FAILED'}"
                      + (f" ({check['description']})" if check["description"] and not check["passed"] else ""))

@@ -34,21 +34,29 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         from mlops_assets.files import describe_os_error
 
-        print(f"mlops-assets: MLOPS_HOME {home.root}: {describe_os_error(exc)}", file=sys.stderr)
-        return 2
+        return _refused(args, exc, f"MLOPS_HOME {home.root}: {describe_os_error(exc)}")
     from mlops_assets.cli.runner import JobFailed
     from mlops_assets.datasets.spec import SpecError
 
     try:
         return args.func(args, home)
     except (UsageError, SpecError, JobFailed) as exc:
-        print(f"mlops-assets: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args, exc, str(exc))
     except OSError as exc:  # permissions, full disk, read-only or missing folders: the user can fix these
         from mlops_assets.files import describe_os_error
 
-        print(f"mlops-assets: {describe_os_error(exc)}", file=sys.stderr)
-        return 2
+        return _refused(args, exc, describe_os_error(exc))
+
+
+def _refused(args: argparse.Namespace, exc: Exception, message: str) -> int:
+    """One line on stderr, exit 2; with `--json`, the same reason as a JSON error object on stdout (one place)."""
+    from mlops_assets.cli.errors import error_json
+
+    message = " ".join(message.split())
+    if getattr(args, "json", False):
+        print(error_json(message, **getattr(exc, "context", {})), flush=True)
+    print(f"mlops-assets: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ _TIME_HINT = re.compile(r"(^|_)(date|time|timestamp|datetime|day|ts|at|on)$")
 _SNIFFED_TO_SQL = {"integer": "DOUBLE", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
                    "timestamp": "TIMESTAMP", "string": "VARCHAR"}
 _TABLE = "draft_rows"
+DRAFT_SEVERE_SHARE = 0.3
+"""Severe drift share written into drafts: above DriftSpec's default, since file drops are often small batches."""
 
 
 class DraftError(ValueError):
@@ -65,6 +67,7 @@ class ColumnDraft:
     min: float | None = None
     max: float | None = None
     values: list[str] | None = None
+    format: str | None = None
     notes: list[str] = field(default_factory=list)
 
     def entry(self) -> dict[str, Any]:
@@ -85,6 +88,8 @@ class ColumnDraft:
                 item[key] = int(value) if self.type == "integer" or float(value).is_integer() else value
         if self.values is not None:
             item["values"] = self.values
+        if self.format is not None:
+            item["format"] = self.format
         return item
 
 
@@ -123,10 +128,11 @@ def draft_spec(path: str | Path, *, target: str, name: str | None = None, task: 
     target_index = _find_target(target, headers, names, path)
 
     with _connect() as con:
-        types, rows, notes = _load_typed(con, path, dialect, names)
+        types, formats, rows, notes = _load_typed(con, path, dialect, names)
         stats = _profile(con, names, types, rows)
         columns = [
-            _guess_column(header, column, types[column], stats[column], rows, is_target=(i == target_index))
+            _guess_column(header, column, types[column], stats[column], rows, is_target=(i == target_index),
+                          sniffed=dialect.types[header], date_format=formats.get(column))
             for i, (header, column) in enumerate(zip(headers, names))
         ]
     for column in columns:
@@ -178,7 +184,8 @@ def column_names(headers: list[str]) -> list[str]:
     """snake_case names for the headers: 'Age (years)' -> age_years, '2nd' -> c_2nd, '' -> column_3; unique."""
     names: list[str] = []
     for position, header in enumerate(headers, start=1):
-        base = normalize_column_name(header) or f"column_{position}"
+        # 'Patient #' -> patient_no: a number sign means "number", which the id hints then recognize.
+        base = normalize_column_name(header.replace("#", " no ")) or f"column_{position}"
         if not base[0].isalpha():
             base = f"c_{base}"
         candidate, n = base, 2
@@ -201,16 +208,19 @@ def _find_target(target: str, headers: list[str], names: list[str], path: Path) 
 
 def _load_typed(
     con: duckdb.DuckDBPyConnection, path: Path, dialect: CsvDialect, names: list[str]
-) -> tuple[dict[str, str], int, dict[str, list[str]]]:
+) -> tuple[dict[str, str], dict[str, str], int, dict[str, list[str]]]:
     """Load every row with the types the sniffer saw, parsed by DuckDB; widen to text what does not parse.
 
-    Returns (DuckDB type per column, rows read, notes per column).
+    Dates not written as ISO (31.01.2026, 01/31/2026) are read with the format their values show
+    (`date_formats`). Returns (DuckDB type per column, date format per column, rows read, notes per column).
     """
     types = {n: _SNIFFED_TO_SQL[dialect.types[h]] for n, h in zip(names, dialect.columns)}
     notes: dict[str, list[str]] = {}
+    formats = _date_formats(con, path, dialect, names, types, notes)
+    shared = next(iter(formats.values()), None)
     for _ in range(len(names) + 1):
         result = load_csv(con, path, dialect, _TABLE, columns=names, column_types=types, null_tokens=NULL_TOKENS,
-                          temporary=True)
+                          temporary=True, date_format=shared)
         by_column: dict[str, list] = {}
         for reject in result.rejects:
             if reject.column and types.get(reject.column) != "VARCHAR":
@@ -228,13 +238,81 @@ def _load_typed(
                 notes.setdefault(names[0], []).append(
                     f"{len(ragged)} row(s) of the file cannot be split into {len(names)} fields (first at line "
                     f"{ragged[0].line}); they will be quarantined")
-            return types, result.rows_read, notes
+            return types, {c: f for c, f in formats.items() if types[c] == "DATE"}, result.rows_read, notes
         for column, rejects in widen.items():
             notes.setdefault(column, []).append(
                 f"read as text: {len(rejects)} value(s) are not {_word(types[column])}s "
                 f"(line {rejects[0].line}: {rejects[0].reason})")
             types[column] = "VARCHAR"
     raise AssertionError("unreachable: every column can be read as text")
+
+
+_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4})$")
+_YEAR_SLASH = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
+
+
+def date_format(values: list[str]) -> tuple[str | None, str]:
+    """(strptime format, how it was decided) for date strings; format None means ISO (or not one format).
+
+    Day-first or month-first is read from the values: a first number above 12 means day-first
+    (31.01.2026), a second above 12 month-first (01/31/2026). When no value tells, the separator
+    decides as it does by convention: dots day-first, slashes and dashes month-first.
+    """
+    values = [v.strip() for v in values if v and v.strip()]
+    if not values or all(_ISO_DATE.match(v) for v in values):
+        return None, "ISO dates"
+    if all(_YEAR_SLASH.match(v) for v in values):
+        return "%Y/%m/%d", "year first"
+    parts = [_DAY_MONTH_YEAR.match(v) for v in values]
+    separators = {m[2] for m in parts if m}
+    if not all(parts) or len(separators) != 1:
+        return None, "not one date format"
+    sep = separators.pop()
+    day_first = any(int(m[1]) > 12 for m in parts)
+    month_first = any(int(m[3]) > 12 for m in parts)
+    if day_first and month_first:
+        return None, "not one date format"
+    if not day_first and not month_first:
+        day_first = sep == "."
+        why = f"no day above 12 in this file: {'day' if day_first else 'month'} first, as usual with {sep!r}"
+    else:
+        why = "a first number above 12: day first" if day_first else "a second number above 12: month first"
+    return (f"%d{sep}%m{sep}%Y" if day_first else f"%m{sep}%d{sep}%Y"), why
+
+
+def _date_formats(con: duckdb.DuckDBPyConnection, path: Path, dialect: CsvDialect, names: list[str],
+                  types: dict[str, str], notes: dict[str, list[str]]) -> dict[str, str]:
+    """The non-ISO format of each column sniffed as dates, read from all its values; at most one format.
+
+    DuckDB reads a file's dates with one format, so a column written differently from the first one found
+    is read as text (and noted). The ISO-only case (the usual one) costs nothing: no extra read.
+    """
+    dates = [n for n in names if types[n] == "DATE"]
+    if not dates:
+        return {}
+    load_csv(con, path, dialect, _TABLE, columns=names, null_tokens=NULL_TOKENS, temporary=True)  # all as text
+    found: dict[str, str] = {}
+    for column in dates:
+        values = [r[0] for r in con.execute(f"SELECT DISTINCT {q(column)} FROM {_TABLE} WHERE {q(column)} IS NOT NULL "
+                                            "LIMIT 100000").fetchall()]
+        fmt, why = date_format(values)
+        if fmt is None:
+            continue
+        if found and fmt != next(iter(found.values())):
+            types[column] = "VARCHAR"
+            notes.setdefault(column, []).append(f"read as text: dates written as {fmt}, unlike the other date "
+                                                f"column(s) ({next(iter(found.values()))}); one format per file")
+            continue
+        found[column] = fmt
+        notes.setdefault(column, []).append(f"dates written {fmt.replace('%', '')}-style ({why}): read with format {fmt}")
+    iso = [c for c in dates if c not in found and types[c] == "DATE"]
+    if found and iso:  # ISO dates beside formatted ones cannot share the reader's one format
+        for column in iso:
+            types[column] = "VARCHAR"
+            notes.setdefault(column, []).append("read as text: ISO dates, unlike the other date column(s); "
+                                                "one format per file")
+    return found
 
 
 def _word(sql_type: str) -> str:
@@ -278,8 +356,10 @@ def _profile(con: duckdb.DuckDBPyConnection, names: list[str], types: dict[str, 
 # --------------------------------------------------------------------------- guessing
 
 
-def _guess_column(header: str, name: str, sql_type: str, stats: _Stats, rows: int, *, is_target: bool) -> ColumnDraft:
+def _guess_column(header: str, name: str, sql_type: str, stats: _Stats, rows: int, *, is_target: bool,
+                  sniffed: str = "string", date_format: str | None = None) -> ColumnDraft:
     column = ColumnDraft(header=header, name=name, type="string")
+    time_like = sniffed in ("date", "timestamp") or bool(_TIME_HINT.search(name))
     blanks = rows - stats.non_null
     column.required = blanks == 0 or is_target
     if is_target:
@@ -292,8 +372,17 @@ def _guess_column(header: str, name: str, sql_type: str, stats: _Stats, rows: in
         column.notes.append(f"boolean: yes/no-style words ({_counts(stats)})")
     elif sql_type in ("DATE", "TIMESTAMP"):
         column.type = sql_type.lower()
+        column.format = date_format
         column.role = "target" if is_target else "time"
         column.notes.append(f"{column.type} from {stats.min} to {stats.max}: a time column, not a model feature")
+    elif sql_type == "VARCHAR" and time_like and not is_target:
+        # Never a category feature: date labels of one file do not recur in the next, whose rows would all
+        # be quarantined as "not an allowed value".
+        column.role = "id"
+        column.notes.append(
+            f"looks like {'dates or times' if sniffed in ('date', 'timestamp') else 'a date or time (by its name)'}"
+            f" but is kept as text (e.g. {stats.min!r}), role id: carried along, not a model feature; give it "
+            "`type: date` with a `format` to use it as the time column")
     elif sql_type == "DOUBLE":
         _guess_number(column, stats, rows, is_target)
     else:
@@ -397,7 +486,7 @@ def _choose_task(target: ColumnDraft, stats: _Stats, task: Task | None, path: Pa
 
 
 def _choose_time_column(columns: list[ColumnDraft]) -> str | None:
-    times = [c for c in columns if c.role == "time" and c.required]
+    times = [c for c in columns if c.role == "time" and c.required and c.type in ("date", "timestamp")]
     times.sort(key=lambda c: (not _TIME_HINT.search(c.name), c.type != "timestamp"))
     if times:
         times[0].notes.append("the dataset's time_column: validation holds out the newest rows by it")
@@ -479,8 +568,9 @@ def render(
     primary, floor = ("roc_auc", {"roc_auc": 0.6}) if task == "classification" else ("rmse", {"r2": 0.0})
     out += [
         "training:",
-        "  estimator: hist_gradient_boosting   # handles blanks and mixed scales without extra preparation",
-        "  params: {random_state: 7}           # reproducible fits",
+        "  candidates:                         # compared on held-out rows (a dummy baseline is always scored too)",
+        "    - {name: hist_gradient_boosting, params: {random_state: 7}}   # handles blanks and mixed scales; "
+        "reproducible",
         "  validation_fraction: 0.2            # newest 20% by time_column when there is one, else a seeded shuffle",
         "  # window_partitions: 12             # uncomment to train on the newest 12 files only (default: all)",
         f"  primary_metric: {primary}",
@@ -489,8 +579,8 @@ def render(
                                             "               # the champion bar: 0 is no better than predicting the "
                                             "mean; raise it once you know what good looks like"),
         "drift:",
-        "  threshold: 0.3      # share of feature columns drifting at which monitor exits 1 and retrain_on_drift fires",
-        "  sample_rows: 20000  # rows compared per side (seeded samples)",
+        f"  severe_share: {DRAFT_SEVERE_SHARE}   # share of feature columns drifting at which monitor exits 1 and "
+        "retrain_on_drift fires (default 0.2: higher here, as a file of a few hundred rows drifts by chance)",
         "quality:",
         "  max_quarantine_share: 0.05   # a file with more rows quarantined than this fails its check (data kept)",
     ]

@@ -41,14 +41,28 @@ class ColumnSpec(_Strict):
     max: float | None = None
     values: tuple[str, ...] | None = None
     transform: Literal["log1p"] | None = None
+    format: str | None = Field(
+        None, description="How a date or timestamp column's values are written when not ISO (YYYY-MM-DD), as a "
+        "strptime format: `%d.%m.%Y` for 31.01.2026, `%m/%d/%Y` for 01/31/2026. All date columns of a spec share "
+        "one format (and all timestamp columns one): the reader parses a file's dates with one format.")
 
     @model_validator(mode="after")
     def _check(self) -> ColumnSpec:
         if not _NAME.match(self.name):
             raise ValueError(f"column name {self.name!r} must be snake_case (a-z, 0-9, _)")
+        if self.format is not None and self.type not in ("date", "timestamp"):
+            raise ValueError(f"column {self.name!r}: `format` only applies to date and timestamp columns, "
+                             f"not {self.type}; remove it")
+        if self.format is not None and "%" not in self.format:
+            raise ValueError(f"column {self.name!r}: format {self.format!r} is not a strptime format (e.g. %d.%m.%Y)")
         if self.type == "category" and not self.values:
             raise ValueError("a category column needs `values`, the labels it may hold (e.g. `values: [basic, pro]`); "
                              "`mlops-assets spec draft` lists them from a CSV")
+        if self.values is not None and self.type != "category":
+            raise ValueError(f"column {self.name!r}: `values` lists the labels of a category column, but this one is "
+                             f"{self.type}; remove `values` or make it `type: category`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"column {self.name!r}: min {self.min:g} is greater than max {self.max:g}; swap them")
         if self.transform == "log1p" and (self.min is None or self.min < 0):
             raise ValueError(f"column {self.name!r}: transform log1p needs `min` >= 0")
         return self
@@ -234,8 +248,25 @@ class DatasetSpec(_Strict):
             value = getattr(self, field)
             if value is not None and value not in names:
                 raise ValueError(f"`{field}: {value}` is not one of the columns {names}")
+        target = self.column_by_name[self.target]
+        if target.role != "target":
+            raise ValueError(f"column {target.name!r} is the target but has role {target.role}: a model would be "
+                             f"given the answer as input; set `role: target` on column {target.name!r}")
+        others = [c.name for c in self.columns if c.role == "target" and c.name != self.target]
+        if others:
+            raise ValueError(f"column(s) {others} have role target but the spec's target is {self.target!r}; "
+                             "give them another role (feature, id or time)")
+        if self.task == "classification" and target.type == "float":
+            raise ValueError(f"task classification needs a yes/no target, but column {target.name!r} is float; "
+                             "use `task: regression`, or re-export the target as a boolean (yes/no, 0/1)")
         if not self.feature_columns:
             raise ValueError("no feature columns: mark at least one column with role feature")
+        for kind in ("date", "timestamp"):
+            formats = {c.format for c in self.columns if c.type == kind}
+            if len(formats) > 1:
+                shown = ", ".join(f"{c.name} {c.format or 'ISO'}" for c in self.columns if c.type == kind)
+                raise ValueError(f"the {kind} columns are written in different formats ({shown}); the reader parses "
+                                 f"a file's {kind}s with one `format`: give them all the same one")
         self._check_training()
         return self
 
@@ -278,6 +309,10 @@ class DatasetSpec(_Strict):
         """Cleaned columns a prediction request carries: everything except the target."""
         return [c.name for c in self.columns if c.role != "target"]
 
+    def read_format(self, kind: Literal["date", "timestamp"]) -> str | None:
+        """The strptime format the reader parses this spec's `kind` columns with (None: ISO)."""
+        return next((c.format for c in self.columns if c.type == kind and c.format), None)
+
     @property
     def target_column(self) -> ColumnSpec:
         return self.column_by_name[self.target]
@@ -305,8 +340,13 @@ def load_spec(path: Path) -> DatasetSpec:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:  # a syntax error: where it is, as editors and compilers say it
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        raise SpecError(f"{where}: {problem} (YAML syntax; fix the spec file)") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read dataset spec: {exc}") from exc
+        raise SpecError(f"{path}: cannot read dataset spec: {' '.join(str(exc).split())}") from exc
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a dataset spec must be a YAML mapping")
     try:

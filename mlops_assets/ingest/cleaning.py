@@ -147,6 +147,7 @@ def clean_partition(
             con, source.path, source.dialect, STAGE, columns=source.column_names,
             column_types={c.name: READ_TYPES[c.type] for c in spec.columns}, null_tokens=NULL_TOKENS,
             source_name=source.name, temporary=True,
+            date_format=spec.read_format("date"), timestamp_format=spec.read_format("timestamp"),
         )
     try:
         validated = _check_and_publish(con, spec, partition, STAGE, read, source)

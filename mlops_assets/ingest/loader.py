@@ -77,6 +77,8 @@ def load_csv(
     null_tokens: Sequence[str] = (),
     temporary: bool = False,
     source_name: str | None = None,
+    date_format: str | None = None,
+    timestamp_format: str | None = None,
 ) -> LoadResult:
     """(Re)create `table` with the file's data columns plus `_source_line`, `_source_file`.
 
@@ -86,6 +88,7 @@ def load_csv(
     connection-local TEMP table (kept in memory, spilled to disk past DuckDB's memory limit).
     `source_name` is the `_source_file` recorded (default: the file's name), e.g. the name a
     user dropped when `path` is an archived copy.
+    `date_format` / `timestamp_format` (strptime) parse DATE / TIMESTAMP columns written in another form than ISO.
     `table` is used as a SQL table reference: a plain or dotted name, or already-quoted identifiers.
     `columns` renames the file's columns by position. Conservation holds by construction:
     rows_read == rows_loaded + len(rejects), where rows_read counts data records.
@@ -113,7 +116,7 @@ def load_csv(
             try:
                 return _read_into_table(
                     con, source, source_name or path.name, dialect, names, target, encoding, newline, column_types or {},
-                    null_tokens, temporary,
+                    null_tokens, temporary, {"dateformat": date_format, "timestampformat": timestamp_format},
                 )
             except duckdb.IOException as exc:  # e.g. a gzip stream that ends early: an incomplete upload
                 raise UnreadableFile(path, f"DuckDB could not read it ({_first_line(exc)}); if the file was still "
@@ -264,6 +267,7 @@ def _read_into_table(
     column_types: Mapping[str, str],
     null_tokens: Sequence[str],
     temporary: bool = False,
+    formats: Mapping[str, str | None] | None = None,
 ) -> tuple[int, list[Reject]]:
     internal = [f"c{i}" for i in range(1, len(names) + 1)]
     types = [column_types.get(n, "VARCHAR") for n in names] + (["VARCHAR"] if dialect.trailing_delimiter else [])
@@ -299,6 +303,7 @@ def _read_into_table(
         options["decimal_separator"] = _lit(dialect.decimal)
     if dialect.thousands:
         options["thousands"] = _lit(dialect.thousands)
+    options.update({option: _lit(value) for option, value in (formats or {}).items() if value})
     select = [f"{c} AS {_ident(n)}" for c, n in zip(internal, names)]
     select.append(f"{_lit(file_name)} AS _source_file")
     if dialect.trailing_delimiter:

@@ -6,12 +6,12 @@ import warnings
 import dagster as dg
 
 from mlops_assets.datasets.spec import DatasetSpec
+from mlops_assets.ingest.gates import QUARANTINE_CHECK, quarantine_gates
 from mlops_assets.resources import FileStorage, Warehouse
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.stages.failures import user_failures
 
 ROWS_CONSERVED_CHECK = "rows_conserved"
-QUARANTINE_CHECK = "quarantine_share_within_limit"
 
 
 def column_schema_metadata(spec: DatasetSpec) -> dg.TableSchema:
@@ -57,7 +57,7 @@ def build_cleaned_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         with user_failures(f"{spec.name}/cleaned"), warehouse.connect() as con:
             result = clean_partition(con, spec, partition, local_copy=storage.local_copy)
             preview = preview_partition(con, spec, partition)
-        share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
+            gate = quarantine_gates(con, spec, [partition])[partition]  # the rule training applies too
         reasons = "\n".join(f"| {why} | {count} |" for why, count in result.quarantine_reasons.items())
         stored = result.rows_cleaned + result.rows_quarantined
         return dg.MaterializeResult(
@@ -65,10 +65,11 @@ def build_cleaned_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
                 "rows_read": result.rows_read,
                 "rows_cleaned": result.rows_cleaned,
                 "rows_quarantined": result.rows_quarantined,
-                "quarantine_share": share,
+                "quarantine_share": gate.share,
                 "rows_validated_by_pandera": result.rows_validated,
                 "quarantine_reasons": dg.MetadataValue.md("| column: reason | rows |\n|---|---|\n" + reasons)
                 if reasons else "none",
+                "quarantine_reason_counts": dg.MetadataValue.json(dict(result.quarantine_reasons)),
                 "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
                 "dagster/row_count": result.rows_cleaned,
             },
@@ -85,10 +86,11 @@ def build_cleaned_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
                 ),
                 dg.AssetCheckResult(
                     check_name=QUARANTINE_CHECK,
-                    passed=share <= limit,
-                    metadata={"quarantine_share": share, "limit": limit},
-                    description=None if share <= limit else
-                    f"{result.rows_quarantined} of {result.rows_read} rows quarantined; see table {spec.name}.quarantine",
+                    passed=gate.passed,
+                    metadata={"quarantine_share": gate.share, "limit": gate.limit},
+                    description=None if gate.passed else
+                    f"{gate.problem}; see table {spec.name}.quarantine. The rows are kept; features and training "
+                    "leave this partition out until a cleaner file is ingested under its name",
                 ),
             ],
         )

@@ -108,6 +108,7 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             TrainingInputError,
             read_training_data,
             train_and_register,
+            training_window,
         )
 
         def fail(message: str):
@@ -121,6 +122,11 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         try:
             # Read, then close: an open DuckDB connection would block ingestion for the whole fit.
             with warehouse.connect(read_only=True) as con:
+                window = training_window(con, spec, config.train_until)
+                if not window.partitions and window.excluded:
+                    raise fail(f"{spec.name}: every ingested partition failed an ingestion gate, nothing to train on: "
+                               + "; ".join(f"{p!r}: {why}" for p, why in window.excluded.items())
+                               + f"; ingest a cleaner file (`mlops-assets ingest {spec.name} FILE`)")
                 data = read_training_data(con, spec, until=config.train_until, dagster_run_id=run_id)
             trained = train_and_register(
                 data, spec, tracking, candidates=config.candidates,
@@ -128,6 +134,8 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             )
         except (MissingInput, TrainingInputError, MlflowLoggingError) as exc:
             raise fail(str(exc)) from None
+        for partition, why in window.excluded.items():
+            context.log.warning(f"{spec.name}: partition {partition!r} left out of the training window: {why}")
         context.log.info(f"{spec.name}: {trained.why}; registered v{trained.version} as challenger")
 
         started = time.perf_counter()
@@ -176,6 +184,7 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 **{f"metric_{k}": v for k, v in trained.metrics.items()},
                 "feature_importance": dg.MetadataValue.json(dict(list(trained.importances.items())[:20])),
                 "training_partitions": dg.MetadataValue.json(trained.partitions),
+                "excluded_partitions": dg.MetadataValue.json(window.excluded),
                 "validation": dg.MetadataValue.json(trained.validation),
                 "training_window": f"{trained.partitions[0]} .. {trained.partitions[-1]} ({len(trained.partitions)} partitions)",
                 "training_rows_per_partition": dg.MetadataValue.json(trained.partition_rows),

@@ -299,19 +299,41 @@ class StaleFeatures(MissingInput):
     """Cleaned partitions of the training window have no up-to-date features: training now would use an older window."""
 
 
-def training_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, until: str | None = None) -> list[str]:
-    """The training window: the newest N cleaned partitions with rows (days by date, files by arrival), up to `until`.
+@dataclass(frozen=True)
+class TrainingWindow:
+    """The partitions to train on, and those within its span left out because a blocking ingestion gate failed."""
+
+    partitions: list[str]
+    excluded: dict[str, str] = field(default_factory=dict)
+    """{partition: why}: e.g. too many rows quarantined (`ingest.gates`); its rows are kept, never trained on."""
+
+
+def training_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, until: str | None = None) -> TrainingWindow:
+    """The training window: the newest N usable cleaned partitions with rows (days by date, files by arrival), up to
+    `until`; partitions that failed a blocking ingestion gate are left out (and named) before the newest N are taken.
 
     Taken from `cleaned`, not from `features`: a partition whose features were never built (or are
     older than its cleaned rows) must stop training, not silently drop out of the window.
     """
+    from mlops_assets.ingest.gates import failed_gates
+
     partitions = ingested_partitions(con, spec)
     if until is not None:
         if until not in partitions:
             raise MissingInput(f"{spec.name}: train_until={until!r} is not an ingested partition; known: {partitions[-5:]}")
         partitions = partitions[: partitions.index(until) + 1]
+    failed = failed_gates(con, spec, partitions)
+    usable = [p for p in partitions if p not in failed]
     window = spec.training.window_partitions
-    return partitions[-window:] if window else partitions
+    chosen = usable[-window:] if window else usable
+    # Name the left-out partitions the window would have held: those newer than its oldest partition.
+    start = partitions.index(chosen[0]) if chosen else 0
+    return TrainingWindow(chosen, {p: failed[p] for p in partitions[start:] if p in failed})
+
+
+def training_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, until: str | None = None) -> list[str]:
+    """The partitions of `training_window` (see there)."""
+    return training_window(con, spec, until).partitions
 
 
 def ingested_partitions(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> list[str]:
