@@ -98,6 +98,7 @@ def _cleaned_rows(runner, partition: str) -> int:
         return con.execute("SELECT count(*) FROM wine_quality.cleaned WHERE _partition = ?", [partition]).fetchone()[0]
 
 
+@pytest.mark.slow  # ingests, builds features and trains through the CLI's jobs
 def test_features_follow_cleaned_and_training_refuses_a_stale_window(runner, specs, wine_dir, tmp_path):
     from mlops_assets.cli.ingest import ingest
     from mlops_assets.cli.runner import failures

@@ -94,6 +94,7 @@ def runner(tmp_path, specs):
         yield Runner(build_definitions(home, specs), instance, home, log_level="CRITICAL")
 
 
+@pytest.mark.slow  # runs the ingest job on a real instance
 def test_a_gzip_delivery_is_ingested_hashed_and_archived_as_delivered(runner, specs, wine_dir, tmp_path):
     from mlops_assets.cli.ingest import ingest
     from mlops_assets.definitions import local_resources
@@ -120,6 +121,7 @@ def test_a_gzip_delivery_is_ingested_hashed_and_archived_as_delivered(runner, sp
     assert not [p for p in runner.home.root.rglob("*") if p.is_file() and p.stat().st_size == plain_size]
 
 
+@pytest.mark.slow  # runs the ingest job on a real instance
 def test_the_landing_sensor_picks_up_gzip_files(specs, wine_dir, tmp_path):
     from mlops_assets.automation import landing_sensor
     from mlops_assets.definitions import build_datasets

@@ -47,6 +47,7 @@ def quarantine(runner, partition: str) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_bad_rows_go_to_quarantine_with_file_line_column_and_reason(runner, specs, tmp_path):
     from mlops_assets.cli.ingest import ingest
 
@@ -70,6 +71,7 @@ def test_bad_rows_go_to_quarantine_with_file_line_column_and_reason(runner, spec
     assert by_line[45][1]  # the reader's own reason for the ragged row
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_too_much_quarantine_fails_the_blocking_check_but_keeps_every_row(runner, specs, tmp_path):
     from mlops_assets.cli.ingest import format_summary, ingest
 
@@ -84,6 +86,7 @@ def test_too_much_quarantine_fails_the_blocking_check_but_keeps_every_row(runner
     assert "quarantine  10 row(s): alcohol: not a valid number" in format_summary(summary)
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_duplicate_keys_are_quarantined(runner, specs, tmp_path):
     import datetime as dt
 
@@ -106,6 +109,7 @@ def test_duplicate_keys_are_quarantined(runner, specs, tmp_path):
         len(c.values) for c in categories)
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
     from mlops_assets.cli.ingest import format_summary, ingest
 
@@ -129,6 +133,7 @@ def test_contract_drift_is_stopped_before_cleaned(runner, specs, tmp_path):
     assert (runner.home.archive("wine_quality") / "white-comma.csv").is_dir()
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_a_column_that_turns_to_text_is_a_contract_difference(runner, specs, tmp_path):
     from mlops_assets.cli.ingest import ingest
 
@@ -139,6 +144,7 @@ def test_a_column_that_turns_to_text_is_a_contract_difference(runner, specs, tmp
     assert "column 'alcohol' type float -> string" in summary["checks"]["matches_established_contract"]["description"]
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_changed_file_under_the_same_name_is_a_new_version_and_the_old_one_is_kept(runner, specs, tmp_path):
     from mlops_assets.cli.ingest import ingest
 
@@ -173,6 +179,7 @@ def _age(path: Path, seconds: float = 10) -> None:
     os.utime(path, (then, then))
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_landing_sensor_registers_new_files_ignores_identical_ones_and_versions_changed_ones(specs, tmp_path):
     from mlops_assets.automation import landing_sensor
     from mlops_assets.definitions import build_datasets
@@ -206,6 +213,7 @@ def test_landing_sensor_registers_new_files_ignores_identical_ones_and_versions_
         assert not third.dynamic_partitions_requests
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_landing_sensor_skips_a_file_already_ingested_by_the_cli(runner, specs):
     """A fresh sensor cursor (e.g. a new `dagster dev`) does not re-ingest what is already in."""
     from mlops_assets.automation import landing_sensor
@@ -271,6 +279,7 @@ def test_cli_ingest_refuses_unusable_files_in_one_line(tmp_path, content, expect
     assert not (tmp_path / "home" / "landing" / "wine_quality" / "bad.csv").exists()
 
 
+@pytest.mark.slow  # runs the ingest job (raw -> cleaned -> features) on a real instance
 def test_cli_ingest_over_a_changed_daily_file_keeps_the_old_version(runner, specs, tmp_path):
     import datetime as dt
 

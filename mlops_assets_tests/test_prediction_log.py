@@ -58,6 +58,7 @@ log.close()
 """
 
 
+@pytest.mark.slow  # starts two writer processes
 def test_two_worker_processes_append_to_their_own_files_and_nothing_is_lost(tmp_path):
     folder = tmp_path / "predictions" / "transactions"
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(SERVICE), str(folder), str(REPO), f"w{n}"])

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import dagster as dg
+import pytest
 
 from mlops_assets.progress import Progress, RunProgress
 
@@ -33,6 +34,7 @@ def test_progress_is_throttled_but_never_drops_the_final_line():
     assert len(lines) == 2 and lines[0].startswith("ingest: 1/500 files") and lines[1].startswith("ingest: 500/500 files")
 
 
+@pytest.mark.slow  # waits for a heartbeat of a real run
 def test_a_followed_run_reports_each_step_with_its_rows_and_a_heartbeat_while_one_runs_long():
     @dg.asset
     def loaded() -> dg.MaterializeResult:

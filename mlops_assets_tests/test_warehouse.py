@@ -51,6 +51,7 @@ def _write(con, rows: int, timeout: float) -> int:
     return tries
 
 
+@pytest.mark.slow  # waits out real commit collisions between writers
 def test_a_commit_that_meets_another_writer_is_retried_until_it_lands(lake):
     with _catalog_held(lake.catalog_path, 2.0), lake.connect() as con:
         tries = _write(con, 1000, timeout=120)
@@ -59,6 +60,7 @@ def test_a_commit_that_meets_another_writer_is_retried_until_it_lands(lake):
         assert con.execute("SELECT count(*), count(DISTINCT x) FROM ds.t").fetchone() == (1000, 1000)
 
 
+@pytest.mark.slow  # waits out real commit collisions between writers
 def test_a_commit_that_keeps_colliding_is_refused_with_what_to_do(lake):
     with _catalog_held(lake.catalog_path, 6.0), lake.connect() as con, pytest.raises(WarehouseBusy) as refused:
         _write(con, 10, timeout=1.0)
