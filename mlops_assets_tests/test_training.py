@@ -370,6 +370,80 @@ def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
     assert alias(toy.tracking, toy.spec) == strong.version
 
 
+def test_a_challenger_made_champion_by_hand_while_it_decides_is_left_champion(toy):
+    """`mlops-assets promote` on the challenger's own version while its run compares: no crash, the alias stays."""
+    from mlops_assets.training.promotion import champion_scorer, promote_if_better, promote_version
+    from mlops_assets.training.train import read_training_data, train_and_register
+
+    assert toy.train(candidates=["logistic_regression"]).success  # v1, champion
+    with toy.resources["warehouse"].connect(read_only=True) as con:
+        data = read_training_data(con, toy.spec)
+    challenger = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
+    lock = toy.home.promotion_lock(toy.spec.name)
+    real = champion_scorer(toy.tracking, toy.spec, challenger.valid_X, challenger.valid_y)
+    calls = []
+
+    def scorer_while_a_person_promotes_the_challenger(version):
+        calls.append(str(version.version))
+        promote_version(toy.tracking, toy.spec, challenger.version, lock)
+        return real(version)
+
+    decision = promote_if_better(toy.tracking, toy.spec, challenger_version=challenger.version,
+                                 challenger_metrics=challenger.metrics, rows=challenger.rows_validation,
+                                 scorer=scorer_while_a_person_promotes_the_challenger, lock_path=lock)
+    assert calls == ["1"]  # never scored against itself
+    assert decision.reason.startswith("already champion (promoted by hand)") and decision.attempts == 2
+    assert decision.champion_after == challenger.version and decision.not_worse and not decision.promoted
+    assert "already champion" in decision.summary()
+    assert alias(toy.tracking, toy.spec) == challenger.version
+    version = toy.tracking.client().get_model_version(toy.spec.registered_model_name, challenger.version)
+    assert version.tags["mlops.promotion"] == "manual"  # what the person did, not overwritten by the run
+
+
+@pytest.mark.parametrize("failure", ["recording", "alias_refused", "alias_written_then_lost"])
+def test_a_failure_while_promoting_says_truly_where_the_champion_alias_is(toy, monkeypatch, failure):
+    from mlflow import MlflowClient
+
+    first = metadata(toy.train(candidates=["logistic_regression"]))
+    if failure == "recording":
+        tag = MlflowClient.set_model_version_tag
+
+        def broken_tag(self, name, version, key, value):
+            if key == "mlops.promotion":
+                raise RuntimeError("tag write refused")
+            return tag(self, name, version, key, value)
+
+        monkeypatch.setattr(MlflowClient, "set_model_version_tag", broken_tag)
+    else:
+        set_alias = MlflowClient.set_registered_model_alias
+
+        def broken_alias(self, name, alias_name, version):
+            if alias_name == "champion":
+                if failure == "alias_written_then_lost":
+                    set_alias(self, name, alias_name, version)  # written, but the answer never arrives
+                raise RuntimeError("connection reset")
+            return set_alias(self, name, alias_name, version)
+
+        monkeypatch.setattr(MlflowClient, "set_registered_model_alias", broken_alias)
+    result = toy.train()  # the stronger model: it would be promoted
+    monkeypatch.undo()
+    assert not result.success
+    message = failure_description(result)
+    assert len(message.splitlines()) == 1 and ("tag write refused" in message or "connection reset" in message)
+    now = alias(toy.tracking, toy.spec)
+    challenger = alias(toy.tracking, toy.spec, "challenger")
+    if failure == "alias_written_then_lost":
+        assert now == challenger != first["version"]
+        assert f"the champion alias did move: it is now v{now}" in message
+    else:
+        assert now == first["version"]
+        assert "not moved" in message and f"still v{first['version']}" in message
+        assert "did move" not in message
+    if failure == "alias_refused":  # the decision recorded before the move no longer claims a promotion
+        version = toy.tracking.client().get_model_version(toy.spec.registered_model_name, challenger)
+        assert version.tags["mlops.promotion"] == "failed"
+
+
 def test_two_model_runs_started_together_end_with_the_better_model(toy, tmp_path):
     assert toy.train(candidates=["logistic_regression"]).success  # a champion both runs compare with
     go = tmp_path / "go"

@@ -65,9 +65,10 @@ def candidates_markdown(spec: DatasetSpec, trained) -> str:
 
 
 def promotion_markdown(decision, spec: DatasetSpec) -> str:
-    head = "**Promoted**" if decision.promoted else "**Rejected**"
+    head = ("**Promoted**" if decision.promoted else "**Already champion**"
+            if decision.champion_after == decision.challenger_version else "**Rejected**")
     rows = [f"| challenger | v{decision.challenger_version} | {_num(decision.challenger_score)} |"]
-    if decision.champion_version is not None:
+    if decision.champion_version not in (None, decision.challenger_version):
         rows.append(f"| champion (before) | v{decision.champion_version} | {_num(decision.champion_score)} |")
     return (f"{head}: {decision.summary()}\n\n| | version | {decision.metric} |\n|---|---|---|\n" + "\n".join(rows)
             + f"\n\nChampion now: {'v' + decision.champion_after if decision.champion_after else 'none'}"
@@ -138,9 +139,9 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 lock_path=home.paths.promotion_lock(spec.name), margin=config.promotion_margin,
                 floor_failures=trained.quality_failures, record_on_runs=[trained.parent_run_id, trained.run_id],
             )
-        except PromotionError as exc:
-            raise fail(f"{exc}; challenger v{trained.version} is registered, the champion alias was not moved") from None
-        except Exception as exc:
+        except PromotionError as exc:  # its message says where the alias stands
+            raise fail(f"{exc}; challenger v{trained.version} is registered") from None
+        except Exception as exc:  # raised before the alias write (reading or scoring the champion, the lock)
             raise fail(f"{spec.name}: promoting challenger v{trained.version} failed ({type(exc).__name__}: {exc}); "
                        "the champion alias was not moved; re-materialize or `mlops-assets promote`") from exc
         # Predicting with the champion is evaluation; loading it, the lock and the alias are the registry's cost.
@@ -157,7 +158,7 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             metadata={
                 "registered_model": spec.registered_model_name,
                 "version": trained.version,
-                "champion": decision.promoted,
+                "champion": decision.champion_after == decision.challenger_version,
                 "champion_version": decision.champion_after or "none",
                 "previous_champion_version": decision.champion_version or "none",
                 "promotion": dg.MetadataValue.md(promotion_markdown(decision, spec)),
