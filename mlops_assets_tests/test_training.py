@@ -351,19 +351,18 @@ def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
         data = read_training_data(con, toy.spec)
     strong = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
     weak = train_and_register(data, toy.spec, toy.tracking, candidates=["logistic_regression"])
-    lock = toy.home.promotion_lock(toy.spec.name)
     real = champion_scorer(toy.tracking, toy.spec, weak.valid_X, weak.valid_y)
     calls = []
 
     def scorer_racing_another_run(version):
         calls.append(str(version.version))
         if len(calls) == 1:  # the other run wins the race right after we scored v1
-            promote_version(toy.tracking, toy.spec, strong.version, lock, who="test")
+            promote_version(toy.tracking, toy.spec, strong.version, who="test")
         return real(version)
 
     decision = promote_if_better(toy.tracking, toy.spec, challenger_version=weak.version,
                                  challenger_metrics=weak.metrics, rows=weak.rows_validation,
-                                 scorer=scorer_racing_another_run, lock_path=lock)
+                                 scorer=scorer_racing_another_run)
     assert calls == ["1", strong.version]
     assert decision.attempts == 2 and decision.champion_version == strong.version
     assert not decision.promoted  # against v1 (same model kind) it would have been promoted
@@ -379,18 +378,17 @@ def test_a_challenger_made_champion_by_hand_while_it_decides_is_left_champion(to
     with toy.resources["warehouse"].connect(read_only=True) as con:
         data = read_training_data(con, toy.spec)
     challenger = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
-    lock = toy.home.promotion_lock(toy.spec.name)
     real = champion_scorer(toy.tracking, toy.spec, challenger.valid_X, challenger.valid_y)
     calls = []
 
     def scorer_while_a_person_promotes_the_challenger(version):
         calls.append(str(version.version))
-        promote_version(toy.tracking, toy.spec, challenger.version, lock)
+        promote_version(toy.tracking, toy.spec, challenger.version)
         return real(version)
 
     decision = promote_if_better(toy.tracking, toy.spec, challenger_version=challenger.version,
                                  challenger_metrics=challenger.metrics, rows=challenger.rows_validation,
-                                 scorer=scorer_while_a_person_promotes_the_challenger, lock_path=lock)
+                                 scorer=scorer_while_a_person_promotes_the_challenger)
     assert calls == ["1"]  # never scored against itself
     assert decision.reason.startswith("already champion (promoted by hand)") and decision.attempts == 2
     assert decision.champion_after == challenger.version and decision.not_worse and not decision.promoted

@@ -90,9 +90,10 @@ def format_lineage(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, home: MlopsHome) -> int:
-    from mlops_assets.cli.promote import tracking_for
+    from mlops_assets.cli.promote import profile_tracking
 
     spec = dataset_spec(args.dataset)
-    info = collect_lineage(spec, tracking_for(home), args.version)
+    with profile_tracking(home) as tracking:
+        info = collect_lineage(spec, tracking, args.version)
     print(json.dumps(info, indent=2, default=str) if args.json else format_lineage(info))
     return 0 if info["lineage_recorded"] else 1

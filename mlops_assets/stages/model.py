@@ -11,7 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlops_assets.datasets.spec import METRICS_FOR_TASK, DatasetSpec
-from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
+from mlops_assets.resources import MlflowTracking, Warehouse
 from mlops_assets.stages import Stage, asset_key
 
 QUALITY_CHECK = "meets_quality_bar"
@@ -97,7 +97,6 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     )
     def model(
         context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: Warehouse, tracking: MlflowTracking,
-        home: HomeResource,
     ) -> dg.MaterializeResult:
         import time
 
@@ -136,7 +135,7 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             decision = promote_if_better(
                 tracking, spec, challenger_version=trained.version, challenger_metrics=trained.metrics,
                 rows=trained.rows_validation, scorer=scorer,
-                lock_path=home.paths.promotion_lock(spec.name), margin=config.promotion_margin,
+                margin=config.promotion_margin,
                 floor_failures=trained.quality_failures, record_on_runs=[trained.parent_run_id, trained.run_id],
             )
         except PromotionError as exc:  # its message says where the alias stands

@@ -5,40 +5,37 @@ model runs that each read "champion = v3", decide, and write would leave the ali
 last, better or not. So the read-decide-write is made a compare-and-set:
 
 1. read the champion and score it on the challenger's held-out rows (slow: loads the model), unlocked;
-2. take the dataset's promotion lock (an exclusive `flock` on a file under MLOPS_HOME), re-read the
+2. take the champion lock of the registered model (`MlflowTracking.promotion_lock`), re-read the
    alias: if it moved while we were scoring, release and go back to 1 against the new champion;
 3. still holding the lock: decide, record the decision (tags), move the alias, read it back; release.
    Recording first means a failure to record leaves the alias untouched; a failure while moving it is
    reported with where the registry says the alias stands.
 
 Every writer of `champion` (model runs, `mlops-assets promote`) takes the same lock, so no write lands
-between our re-read and our write. `flock` is released by the kernel when a process dies, so a crashed
-run never leaves a stale lock behind. Its scope is one machine (one MLOPS_HOME): deployments whose
-model runs execute on several hosts need a lock the hosts share (e.g. a Postgres advisory lock on the
-tracking database) in place of `promotion_lock`.
+between our re-read and our write. The lock belongs to the tracking store, so everything writing to one
+store shares it: an `flock` beside a local SQLite store, a PostgreSQL session advisory lock on the
+MLflow database in the cloud (model runs as separate ECS tasks on separate hosts). Both are released
+when the holder dies, so a crashed run never leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mlops_assets.datasets.spec import LOWER_IS_BETTER, DatasetSpec
-from mlops_assets.resources.tracking import MlflowTracking
+from mlops_assets.resources.tracking import MlflowTracking, PromotionLockError
 from mlops_assets.training.registry import CHAMPION_ALIAS, PROMOTION_TAG, champion, load_champion_pipeline
 
 log = logging.getLogger(__name__)
 
-LOCK_TIMEOUT_SECONDS = 300.0
 MAX_ATTEMPTS = 5
 
 
@@ -86,26 +83,14 @@ class PromotionDecision:
 
 
 @contextlib.contextmanager
-def promotion_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Exclusive, cross-process lock on `path` (kernel `flock`: released if the holder dies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PromotionError(
-                        f"the promotion lock {path} was held by another process for {timeout:.0f} s; "
-                        "see which model run or `mlops-assets promote` is stuck, then retry"
-                    ) from None
-                time.sleep(0.05)
+def champion_lock(tracking: MlflowTracking, spec: DatasetSpec) -> Iterator[None]:
+    """The tracking store's lock on `spec`'s champion alias; failing to take it is a PromotionError (nothing moved)."""
+    with contextlib.ExitStack() as stack:
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            stack.enter_context(tracking.promotion_lock(spec.registered_model_name))
+        except PromotionLockError as exc:
+            raise PromotionError(f"{spec.name}: {exc}; the champion alias was not touched") from None
+        yield
 
 
 class ChampionScorer:
@@ -179,7 +164,6 @@ def promote_if_better(
     challenger_metrics: dict[str, float],
     rows: int,
     scorer: Callable[[object], dict[str, float]],
-    lock_path: Path,
     margin: float | None = None,
     floor_failures: list[str] = (),
     record_on_runs: list[str] = (),
@@ -218,7 +202,7 @@ def promote_if_better(
             promote = comparable_ok and not floor_failures
             if floor_failures:
                 reason += ("; but" if comparable_ok else "; also") + " below the quality floor: " + "; ".join(floor_failures)
-        with promotion_lock(lock_path):
+        with champion_lock(tracking, spec):
             current = champion(tracking, spec)
             if (None if current is None else str(current.version)) != seen_version:
                 log.info("%s: champion moved from v%s to v%s while deciding; deciding again",
@@ -320,11 +304,11 @@ def _fmt(value: float | None) -> str:
     return "none" if value is None or np.isnan(value) else f"{value:.6g}"
 
 
-def promote_version(tracking: MlflowTracking, spec: DatasetSpec, version: str, lock_path: Path,
+def promote_version(tracking: MlflowTracking, spec: DatasetSpec, version: str,
                     who: str = "manual") -> tuple[str | None, str]:
     """Move `champion` to `version` by hand (rollback), under the same lock; returns (before, after)."""
     client = tracking.client()
-    with promotion_lock(lock_path):
+    with champion_lock(tracking, spec):
         before = champion(tracking, spec)
         before_version = None if before is None else str(before.version)
         client.set_registered_model_alias(spec.registered_model_name, CHAMPION_ALIAS, str(version))
