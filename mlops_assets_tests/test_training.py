@@ -217,14 +217,37 @@ def test_a_designed_run_picks_the_expected_winner_with_one_child_run_per_candida
 
 def test_data_without_a_clock_is_validated_on_a_stratified_holdout(toy):
     meta = metadata(toy.train(candidates=["logistic_regression"]))
-    labels = [line.rsplit(",", 1)[1] for content in toy.files.values()
-              for line in content.decode().splitlines()[1:]]
-    overall = labels.count("true") / len(labels)
+    # each file's rows of each class: 20% held out, rounded half up (counted from the files themselves)
+    expected = {"true": 0, "false": 0}
+    for content in toy.files.values():
+        labels = [line.rsplit(",", 1)[1] for line in content.decode().splitlines()[1:]]
+        for label in expected:
+            expected[label] += int(labels.count(label) * 0.2 + 0.5)
     winner = toy.tracking.client().get_run(meta["mlflow_run_id"])
-    assert meta["rows_validation"] == round(len(labels) * 0.2)
+    assert meta["rows_validation"] == sum(expected.values())
     assert "stratified" in meta["validation"]["split"]
-    # stratified: the validation positive rate is the overall rate up to one row
-    assert abs(winner.data.metrics["positive_rate"] - overall) <= 1 / meta["rows_validation"]
+    # stratified: the validation positive rate is exactly the one the per-file class counts give
+    assert winner.data.metrics["positive_rate"] == pytest.approx(expected["true"] / sum(expected.values()))
+
+
+def test_a_new_partition_never_moves_rows_the_champion_trained_on_into_validation(toy):
+    """Wine-like data (files, no clock): train on a.csv, then on a.csv + b.csv. The second model's validation
+    rows from a.csv must be exactly the first's, or the champion would be scored on rows it trained on."""
+    from mlops_assets.training.train import read_training_data, split
+
+    def sides(until=None) -> tuple[set, set]:
+        with toy.resources["warehouse"].connect(read_only=True) as con:
+            data = read_training_data(con, toy.spec, until=until)
+        parts = split(toy.spec, data.features)
+        rows = lambda frame: {tuple(r) for r in frame[frame["_partition"] == "a.csv"][["x1", "x2", "x3"]].itertuples(index=False)}  # noqa: E731
+        return rows(parts.train), rows(parts.valid)
+
+    train_alone, valid_alone = sides("a.csv")
+    train_both, valid_both = sides()
+    assert len(train_alone) + len(valid_alone) == TOY_ROWS
+    assert valid_both == valid_alone and train_both == train_alone
+    assert not valid_both & train_alone  # nothing the first model trained on is held out by the second
+    assert abs(len(valid_alone) - 0.2 * TOY_ROWS) <= 2
 
 
 REGRESSION_SPEC = """

@@ -398,13 +398,19 @@ def read_training_data(
 
 
 def split(spec: DatasetSpec, frame: pd.DataFrame) -> Split:
-    """Validation rows: the newest ones when the data has a clock (no peeking at the future), else stratified.
+    """Validation rows: the newest ones when the data has a clock (no peeking at the future), else a stable holdout.
 
-    Stratified by class for classification and by target quantile for regression, so a small
-    validation set still covers rare classes and both tails.
+    Without a clock (e.g. wine files), a reshuffling split would move rows the champion trained on into
+    validation whenever a partition is added, biasing the comparison toward the champion. So each
+    partition's rows are split on their own: within (partition, stratum) rows are ordered by a stable
+    hash of (partition, row ordinal) and the first `validation_fraction` of them (rounded half up) are
+    held out. The ordinal is the row's position in its partition's features rows, which are written in
+    source-line order, so a row keeps its side as long as its partition's cleaned rows are unchanged;
+    adding or dropping other partitions never moves it. Strata: the class for classification, the
+    target decile within the partition for regression, so rare classes and both tails are covered
+    exactly up to one row per partition and stratum (a stratum of one row stays in training).
     """
     fraction = spec.training.validation_fraction
-    target = frame[spec.target]
     if spec.time_column or spec.is_daily:
         order = spec.time_column or "_partition"
         ordered = frame.sort_values(order, kind="stable")
@@ -412,17 +418,11 @@ def split(spec: DatasetSpec, frame: pd.DataFrame) -> Split:
         train, valid = ordered.iloc[:cut], ordered.iloc[cut:]
         how = f"newest {fraction:.0%} of rows by {order}"
     else:
-        from sklearn.model_selection import train_test_split
-
-        if spec.task == "classification":
-            strata = target if target.value_counts().min() >= 2 else None
-        else:
-            bins = max(1, min(10, len(frame) // 10))
-            strata = pd.qcut(target.rank(method="first"), q=bins, labels=False) if bins > 1 else None
-        train, valid = train_test_split(frame, test_size=fraction, random_state=11, stratify=strata)
-        how = f"{fraction:.0%} of rows, " + ("stratified by " + ("class" if spec.task == "classification"
-                                                                   else "target decile") if strata is not None
-                                            else "random (too few rows per class to stratify)")
+        held = stable_holdout(spec, frame, fraction)
+        train, valid = frame[~held], frame[held]
+        how = (f"{fraction:.0%} of each partition's rows, stratified by "
+               f"{'class' if spec.task == 'classification' else 'target decile'}, chosen by a stable hash of "
+               "(partition, row)")
     if valid.empty or train.empty:
         raise TrainingInputError(f"{spec.name}: {len(frame)} rows are too few to hold out validation rows; ingest more")
     if train[spec.target].nunique() < 2:
@@ -432,6 +432,25 @@ def split(spec: DatasetSpec, frame: pd.DataFrame) -> Split:
         window["from"] = str(valid[spec.time_column].min())
         window["to"] = str(valid[spec.time_column].max())
     return Split(train, valid, how, window)
+
+
+def stable_holdout(spec: DatasetSpec, frame: pd.DataFrame, fraction: float) -> np.ndarray:
+    """Which rows of `frame` (ordered by partition, then source line) are held out; see `split`."""
+    partition = frame["_partition"].astype(str).reset_index(drop=True)
+    ordinal = partition.groupby(partition, sort=False).cumcount()
+    key = pd.util.hash_pandas_object(pd.DataFrame({"p": partition, "o": ordinal}), index=False).to_numpy()
+    target = frame[spec.target].reset_index(drop=True)
+    if spec.task == "classification":
+        stratum = target.astype(str)
+    else:  # deciles of the target within the partition (fewer bins for small partitions)
+        rank = target.groupby(partition, sort=False).rank(method="first") - 1
+        size = partition.map(partition.value_counts())
+        bins = (size // 10).clip(1, 10)
+        stratum = (rank * bins // size).astype("int64").astype(str)
+    groups = pd.DataFrame({"p": partition, "s": stratum, "k": key})
+    position = groups.groupby(["p", "s"], sort=False)["k"].rank(method="first") - 1
+    quota = np.floor(groups.groupby(["p", "s"], sort=False)["k"].transform("size") * fraction + 0.5)
+    return (position < quota).to_numpy()
 
 
 # ---------------------------------------------------------------- scoring
