@@ -556,6 +556,7 @@ def test_promote_rolls_back_and_refuses_unknown_or_foreign_versions(toy, capsys)
     assert version.tags["mlops.promotion"] == "manual"
 
     for argument, reason in (("99", "has no model version 99"),
+                             ("99999999999999999999", "has no model version 99999999999999999999"),
                              ("models:/mlops_assets.wine_quality/1", "not of toy"),
                              ("latest", "is not a model version")):
         code, out, err = cli(capsys, "promote", "toy", argument)
@@ -576,6 +577,23 @@ def test_promote_refuses_a_version_trained_on_another_dataset(toy, capsys):
     code, _, err = cli(capsys, "promote", "toy", str(foreign.version))
     assert code == 2 and "trained on dataset wine_quality" in err
     assert alias(toy.tracking, toy.spec) is None
+
+
+def test_promote_and_lineage_on_a_fresh_home_refuse_in_one_line_and_create_no_store(
+        toy_warehouse, fresh_home, capsys, monkeypatch):
+    spec_path, _, _ = toy_warehouse
+    monkeypatch.setenv("MLOPS_DATASET_SPECS", str(spec_path.parent))
+    monkeypatch.setenv("MLOPS_HOME", str(fresh_home.root))
+    store = fresh_home.mlflow_dir / "mlflow.db"
+    code, out, err = cli(capsys, "promote", "toy", "1")
+    assert code == 2 and "has no model version 1" in err and len(err.strip().splitlines()) == 1, err
+    code, out, err = cli(capsys, "lineage", "toy", "--version", "3", "--json")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    answer = json.loads(out)
+    assert answer["ok"] is False and "has no model version 3" in answer["error"] and answer["dataset"] == "toy"
+    code, out, _ = cli(capsys, "lineage", "nope", "--json")
+    assert code == 2 and "unknown dataset" in json.loads(out)["error"]
+    assert not store.exists()
 
 
 def test_lineage_lists_the_files_and_hashes_that_trained_the_champion(toy, capsys):

@@ -17,6 +17,9 @@ from mlops_assets.cli.errors import UsageError, dataset_spec
 from mlops_assets.home import MlopsHome
 
 _VERSION = re.compile(r"^(?:models:/)?(?:(?P<model>[^/@]+)/)?v?(?P<number>\d+)$")
+# MLflow keeps version numbers in an INTEGER column: 32 bits in PostgreSQL. A larger number names no
+# version, and asking the store about it fails inside the driver instead of answering "no such version".
+MAX_VERSION = 2**31 - 1
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -50,7 +53,10 @@ def resolve_version(spec, text: str, tracking):
         if owner != spec.registered_model_name:
             raise UsageError(f"{text} is a version of {owner}, not of {spec.name} ({spec.registered_model_name})")
     number = match.group("number")
-    version = model_version(tracking, spec, number)
+    if not tracking.has_store():  # nothing tracked yet; asking would create the store
+        raise UsageError(f"{spec.name} has no model version {number} (nothing has been trained in this home yet; "
+                         f"run `mlops-assets train {spec.name}`)")
+    version = model_version(tracking, spec, number) if int(number) <= MAX_VERSION else None
     if version is None:
         known = sorted(int(v.version) for v in tracking.client().search_model_versions(
             f"name = '{spec.registered_model_name}'"))
