@@ -10,9 +10,9 @@ Layout (created on demand)::
       tmp/                          DuckDB spill space and downloaded copies (safe to delete between runs)
       mlflow/mlflow.db              MLflow tracking + registry (SQLite)
       mlflow/artifacts/             MLflow artifacts (models, training references)
+      mlflow/locks/<model>.champion.lock  serializes every move of a registered model's `champion` alias (flock)
       bentoml/                      BENTOML_HOME: model store and built Bentos
       reports/<dataset>/            Evidently drift reports (HTML)
-      locks/<dataset>.champion.lock  serializes every move of a dataset's `champion` alias (flock)
       predictions/<dataset>/        the served predictions: append-only Arrow files, one per worker per hour
       feedback/<dataset>/           delayed ground truth posted to the service's /feedback, same format
       dagster/                      DAGSTER_HOME: runs, materializations, schedules, sensors
@@ -179,10 +179,6 @@ class MlopsHome:
 
     def reports(self, dataset: str, *, create: bool = False) -> Path:
         return _maybe_create(self.path(self.reports_prefix(dataset)), create)
-
-    def promotion_lock(self, dataset: str) -> Path:
-        """The lock file every writer of `dataset`'s champion alias holds (see training/promotion.py)."""
-        return self.root / "locks" / f"{dataset}.champion.lock"
 
     def predictions(self, dataset: str, *, create: bool = False) -> Path:
         """The prediction log the Bento of `dataset` appends to (read by `<dataset>/prediction_log`)."""

@@ -258,3 +258,82 @@ def test_cli_generate_and_ingest_land_in_s3_and_a_replaced_version_is_archived(c
     assert before in archived and landed in archived  # the replaced version kept, the new one registered
     con = _lake(cloud)
     assert con.execute("SELECT count(*) FROM lake.wine_quality.cleaned WHERE _partition = 'red-1.csv'").fetchone()[0] == 150
+
+
+# ---------------------------------------------------------------- the champion lock across hosts
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """PostgreSQL alone (no S3, no runs): enough for the champion lock and the registry behind it."""
+    try:
+        with postgres_server() as pg:
+            yield pg
+    except ServiceUnavailable as exc:
+        pytest.skip(f"needs a PostgreSQL server on this machine: {exc}")
+
+
+def test_promotions_from_separate_hosts_wait_for_one_another_on_the_tracking_database(postgres, specs):
+    """Each ECS task has its own disk, so a file lock cannot serialize them: the lock lives in MLflow's database."""
+    import threading
+    import time
+
+    import psycopg2
+
+    from mlops_assets.resources import S3MlflowTracking
+    from mlops_assets.training.promotion import PromotionError, promote_version
+
+    spec = specs["wine_quality"]
+    database = postgres.create_database("registry")
+
+    def task(timeout: float) -> S3MlflowTracking:  # one per "host": nothing shared but the database
+        return S3MlflowTracking(tracking_uri=postgres.dsn(database), bucket=BUCKET, lock_timeout_seconds=timeout)
+
+    def advisory_locks() -> int:  # read by PostgreSQL itself, on a connection of the test's own
+        connection = psycopg2.connect(host=postgres.host, port=postgres.port, user=postgres.user,
+                                      password=postgres.password, dbname=database)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+                return cursor.fetchone()[0]
+        finally:
+            connection.close()
+
+    client = task(60).client()
+    client.create_registered_model(spec.registered_model_name)
+    for _ in range(2):
+        client.create_model_version(spec.registered_model_name, source=f"s3://{BUCKET}/model", run_id=None)
+
+    holding, release = threading.Event(), threading.Event()
+
+    def deciding_model_run() -> None:  # another host, inside its decide-and-move section
+        with task(60).promotion_lock(spec.registered_model_name):
+            holding.set()
+            release.wait(60)
+
+    other = threading.Thread(target=deciding_model_run)
+    other.start()
+    try:
+        assert holding.wait(60) and advisory_locks() == 1
+        started = time.monotonic()
+        with pytest.raises(PromotionError) as refused:
+            promote_version(task(1), spec, "1")
+        assert time.monotonic() - started >= 1
+        message = str(refused.value)
+        assert "held by another session for 1 s" in message and "the champion alias was not touched" in message
+        assert "\n" not in message and postgres.password not in message
+        assert client.get_registered_model(spec.registered_model_name).aliases == {}
+
+        done: dict = {}
+        waiting = threading.Thread(target=lambda: done.update(moved=promote_version(task(60), spec, "2")))
+        waiting.start()
+        time.sleep(1.5)
+        assert waiting.is_alive() and not done  # waits while the other host decides
+        assert client.get_registered_model(spec.registered_model_name).aliases == {}
+    finally:
+        release.set()
+        other.join(60)
+    waiting.join(60)
+    assert done["moved"] == (None, "2")  # and proceeds once it is released
+    assert client.get_registered_model(spec.registered_model_name).aliases == {"champion": 2}
+    assert advisory_locks() == 0

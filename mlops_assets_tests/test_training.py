@@ -217,14 +217,37 @@ def test_a_designed_run_picks_the_expected_winner_with_one_child_run_per_candida
 
 def test_data_without_a_clock_is_validated_on_a_stratified_holdout(toy):
     meta = metadata(toy.train(candidates=["logistic_regression"]))
-    labels = [line.rsplit(",", 1)[1] for content in toy.files.values()
-              for line in content.decode().splitlines()[1:]]
-    overall = labels.count("true") / len(labels)
+    # each file's rows of each class: 20% held out, rounded half up (counted from the files themselves)
+    expected = {"true": 0, "false": 0}
+    for content in toy.files.values():
+        labels = [line.rsplit(",", 1)[1] for line in content.decode().splitlines()[1:]]
+        for label in expected:
+            expected[label] += int(labels.count(label) * 0.2 + 0.5)
     winner = toy.tracking.client().get_run(meta["mlflow_run_id"])
-    assert meta["rows_validation"] == round(len(labels) * 0.2)
+    assert meta["rows_validation"] == sum(expected.values())
     assert "stratified" in meta["validation"]["split"]
-    # stratified: the validation positive rate is the overall rate up to one row
-    assert abs(winner.data.metrics["positive_rate"] - overall) <= 1 / meta["rows_validation"]
+    # stratified: the validation positive rate is exactly the one the per-file class counts give
+    assert winner.data.metrics["positive_rate"] == pytest.approx(expected["true"] / sum(expected.values()))
+
+
+def test_a_new_partition_never_moves_rows_the_champion_trained_on_into_validation(toy):
+    """Wine-like data (files, no clock): train on a.csv, then on a.csv + b.csv. The second model's validation
+    rows from a.csv must be exactly the first's, or the champion would be scored on rows it trained on."""
+    from mlops_assets.training.train import read_training_data, split
+
+    def sides(until=None) -> tuple[set, set]:
+        with toy.resources["warehouse"].connect(read_only=True) as con:
+            data = read_training_data(con, toy.spec, until=until)
+        parts = split(toy.spec, data.features)
+        rows = lambda frame: {tuple(r) for r in frame[frame["_partition"] == "a.csv"][["x1", "x2", "x3"]].itertuples(index=False)}  # noqa: E731
+        return rows(parts.train), rows(parts.valid)
+
+    train_alone, valid_alone = sides("a.csv")
+    train_both, valid_both = sides()
+    assert len(train_alone) + len(valid_alone) == TOY_ROWS
+    assert valid_both == valid_alone and train_both == train_alone
+    assert not valid_both & train_alone  # nothing the first model trained on is held out by the second
+    assert abs(len(valid_alone) - 0.2 * TOY_ROWS) <= 2
 
 
 REGRESSION_SPEC = """
@@ -351,23 +374,95 @@ def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
         data = read_training_data(con, toy.spec)
     strong = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
     weak = train_and_register(data, toy.spec, toy.tracking, candidates=["logistic_regression"])
-    lock = toy.home.promotion_lock(toy.spec.name)
     real = champion_scorer(toy.tracking, toy.spec, weak.valid_X, weak.valid_y)
     calls = []
 
     def scorer_racing_another_run(version):
         calls.append(str(version.version))
         if len(calls) == 1:  # the other run wins the race right after we scored v1
-            promote_version(toy.tracking, toy.spec, strong.version, lock, who="test")
+            promote_version(toy.tracking, toy.spec, strong.version, who="test")
         return real(version)
 
     decision = promote_if_better(toy.tracking, toy.spec, challenger_version=weak.version,
                                  challenger_metrics=weak.metrics, rows=weak.rows_validation,
-                                 scorer=scorer_racing_another_run, lock_path=lock)
+                                 scorer=scorer_racing_another_run)
     assert calls == ["1", strong.version]
     assert decision.attempts == 2 and decision.champion_version == strong.version
     assert not decision.promoted  # against v1 (same model kind) it would have been promoted
     assert alias(toy.tracking, toy.spec) == strong.version
+
+
+def test_a_challenger_made_champion_by_hand_while_it_decides_is_left_champion(toy):
+    """`mlops-assets promote` on the challenger's own version while its run compares: no crash, the alias stays."""
+    from mlops_assets.training.promotion import champion_scorer, promote_if_better, promote_version
+    from mlops_assets.training.train import read_training_data, train_and_register
+
+    assert toy.train(candidates=["logistic_regression"]).success  # v1, champion
+    with toy.resources["warehouse"].connect(read_only=True) as con:
+        data = read_training_data(con, toy.spec)
+    challenger = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
+    real = champion_scorer(toy.tracking, toy.spec, challenger.valid_X, challenger.valid_y)
+    calls = []
+
+    def scorer_while_a_person_promotes_the_challenger(version):
+        calls.append(str(version.version))
+        promote_version(toy.tracking, toy.spec, challenger.version)
+        return real(version)
+
+    decision = promote_if_better(toy.tracking, toy.spec, challenger_version=challenger.version,
+                                 challenger_metrics=challenger.metrics, rows=challenger.rows_validation,
+                                 scorer=scorer_while_a_person_promotes_the_challenger)
+    assert calls == ["1"]  # never scored against itself
+    assert decision.reason.startswith("already champion (promoted by hand)") and decision.attempts == 2
+    assert decision.champion_after == challenger.version and decision.not_worse and not decision.promoted
+    assert "already champion" in decision.summary()
+    assert alias(toy.tracking, toy.spec) == challenger.version
+    version = toy.tracking.client().get_model_version(toy.spec.registered_model_name, challenger.version)
+    assert version.tags["mlops.promotion"] == "manual"  # what the person did, not overwritten by the run
+
+
+@pytest.mark.parametrize("failure", ["recording", "alias_refused", "alias_written_then_lost"])
+def test_a_failure_while_promoting_says_truly_where_the_champion_alias_is(toy, monkeypatch, failure):
+    from mlflow import MlflowClient
+
+    first = metadata(toy.train(candidates=["logistic_regression"]))
+    if failure == "recording":
+        tag = MlflowClient.set_model_version_tag
+
+        def broken_tag(self, name, version, key, value):
+            if key == "mlops.promotion":
+                raise RuntimeError("tag write refused")
+            return tag(self, name, version, key, value)
+
+        monkeypatch.setattr(MlflowClient, "set_model_version_tag", broken_tag)
+    else:
+        set_alias = MlflowClient.set_registered_model_alias
+
+        def broken_alias(self, name, alias_name, version):
+            if alias_name == "champion":
+                if failure == "alias_written_then_lost":
+                    set_alias(self, name, alias_name, version)  # written, but the answer never arrives
+                raise RuntimeError("connection reset")
+            return set_alias(self, name, alias_name, version)
+
+        monkeypatch.setattr(MlflowClient, "set_registered_model_alias", broken_alias)
+    result = toy.train()  # the stronger model: it would be promoted
+    monkeypatch.undo()
+    assert not result.success
+    message = failure_description(result)
+    assert len(message.splitlines()) == 1 and ("tag write refused" in message or "connection reset" in message)
+    now = alias(toy.tracking, toy.spec)
+    challenger = alias(toy.tracking, toy.spec, "challenger")
+    if failure == "alias_written_then_lost":
+        assert now == challenger != first["version"]
+        assert f"the champion alias did move: it is now v{now}" in message
+    else:
+        assert now == first["version"]
+        assert "not moved" in message and f"still v{first['version']}" in message
+        assert "did move" not in message
+    if failure == "alias_refused":  # the decision recorded before the move no longer claims a promotion
+        version = toy.tracking.client().get_model_version(toy.spec.registered_model_name, challenger)
+        assert version.tags["mlops.promotion"] == "failed"
 
 
 def test_two_model_runs_started_together_end_with_the_better_model(toy, tmp_path):
@@ -461,6 +556,7 @@ def test_promote_rolls_back_and_refuses_unknown_or_foreign_versions(toy, capsys)
     assert version.tags["mlops.promotion"] == "manual"
 
     for argument, reason in (("99", "has no model version 99"),
+                             ("99999999999999999999", "has no model version 99999999999999999999"),
                              ("models:/mlops_assets.wine_quality/1", "not of toy"),
                              ("latest", "is not a model version")):
         code, out, err = cli(capsys, "promote", "toy", argument)
@@ -481,6 +577,23 @@ def test_promote_refuses_a_version_trained_on_another_dataset(toy, capsys):
     code, _, err = cli(capsys, "promote", "toy", str(foreign.version))
     assert code == 2 and "trained on dataset wine_quality" in err
     assert alias(toy.tracking, toy.spec) is None
+
+
+def test_promote_and_lineage_on_a_fresh_home_refuse_in_one_line_and_create_no_store(
+        toy_warehouse, fresh_home, capsys, monkeypatch):
+    spec_path, _, _ = toy_warehouse
+    monkeypatch.setenv("MLOPS_DATASET_SPECS", str(spec_path.parent))
+    monkeypatch.setenv("MLOPS_HOME", str(fresh_home.root))
+    store = fresh_home.mlflow_dir / "mlflow.db"
+    code, out, err = cli(capsys, "promote", "toy", "1")
+    assert code == 2 and "has no model version 1" in err and len(err.strip().splitlines()) == 1, err
+    code, out, err = cli(capsys, "lineage", "toy", "--version", "3", "--json")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    answer = json.loads(out)
+    assert answer["ok"] is False and "has no model version 3" in answer["error"] and answer["dataset"] == "toy"
+    code, out, _ = cli(capsys, "lineage", "nope", "--json")
+    assert code == 2 and "unknown dataset" in json.loads(out)["error"]
+    assert not store.exists()
 
 
 def test_lineage_lists_the_files_and_hashes_that_trained_the_champion(toy, capsys):

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from mlops_assets.cli.errors import UsageError, dataset_spec
+from mlops_assets.cli.errors import UsageError, dataset_spec, refuse
 from mlops_assets.home import MlopsHome
 
 
@@ -90,9 +90,13 @@ def format_lineage(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, home: MlopsHome) -> int:
-    from mlops_assets.cli.promote import tracking_for
+    from mlops_assets.cli.promote import profile_tracking
 
-    spec = dataset_spec(args.dataset)
-    info = collect_lineage(spec, tracking_for(home), args.version)
+    try:
+        spec = dataset_spec(args.dataset)
+        with profile_tracking(home) as tracking:
+            info = collect_lineage(spec, tracking, args.version)
+    except UsageError as exc:
+        refuse(str(exc), as_json=args.json, dataset=args.dataset)
     print(json.dumps(info, indent=2, default=str) if args.json else format_lineage(info))
     return 0 if info["lineage_recorded"] else 1

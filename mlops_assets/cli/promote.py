@@ -1,20 +1,25 @@
 """`mlops-assets promote D VERSION`: move D's `champion` alias to a registered version by hand (rollback).
 
-It goes through the same promotion lock as model runs, so a run deciding at the same moment
-re-decides against the version chosen here instead of overwriting it. The Bento is not rebuilt:
+It goes through the same champion lock as model runs (the tracking store's: a file lock locally, a
+PostgreSQL advisory lock in the `aws` profile), so a run deciding at the same moment re-decides against
+the version chosen here instead of overwriting it. The Bento is not rebuilt:
 materialize `D/bento` (or run `D_train`) to serve the new champion.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import re
+from collections.abc import Iterator
 
 from mlops_assets.cli.errors import UsageError, dataset_spec
 from mlops_assets.home import MlopsHome
 
 _VERSION = re.compile(r"^(?:models:/)?(?:(?P<model>[^/@]+)/)?v?(?P<number>\d+)$")
+# MLflow keeps version numbers in an INTEGER column: 32 bits in PostgreSQL. A larger number names no
+# version, and asking the store about it fails inside the driver instead of answering "no such version".
+MAX_VERSION = 2**31 - 1
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -24,12 +29,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return parser
 
 
-def tracking_for(home: MlopsHome):
-    """The local profile's MLflow resource (the UI link follows MLOPS_MLFLOW_UI_URL like the assets)."""
-    from mlops_assets.resources import MlflowTracking
+@contextlib.contextmanager
+def profile_tracking(home: MlopsHome) -> Iterator:
+    """The current profile's MLflow resource, as model runs get it (the `aws` profile's is PostgreSQL + S3)."""
+    from mlops_assets.definitions import profile_resources
 
-    return MlflowTracking(tracking_uri=home.tracking_uri, artifact_root=str(home.artifact_root),
-                          ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL", "http://127.0.0.1:5000"))
+    with profile_resources(home) as resources:
+        yield resources.tracking
 
 
 def resolve_version(spec, text: str, tracking):
@@ -47,7 +53,10 @@ def resolve_version(spec, text: str, tracking):
         if owner != spec.registered_model_name:
             raise UsageError(f"{text} is a version of {owner}, not of {spec.name} ({spec.registered_model_name})")
     number = match.group("number")
-    version = model_version(tracking, spec, number)
+    if not tracking.has_store():  # nothing tracked yet; asking would create the store
+        raise UsageError(f"{spec.name} has no model version {number} (nothing has been trained in this home yet; "
+                         f"run `mlops-assets train {spec.name}`)")
+    version = model_version(tracking, spec, number) if int(number) <= MAX_VERSION else None
     if version is None:
         known = sorted(int(v.version) for v in tracking.client().search_model_versions(
             f"name = '{spec.registered_model_name}'"))
@@ -62,14 +71,17 @@ def resolve_version(spec, text: str, tracking):
 
 
 def run(args: argparse.Namespace, home: MlopsHome) -> int:
-    from mlops_assets.training.promotion import promote_version
+    from mlops_assets.training.promotion import PromotionError, promote_version
 
     spec = dataset_spec(args.dataset)
-    tracking = tracking_for(home)
-    version = resolve_version(spec, args.version, tracking)
-    before, after = promote_version(tracking, spec, str(version.version), home.promotion_lock(spec.name))
-    metric = spec.training.primary_metric
-    value = tracking.client().get_run(version.run_id).data.metrics.get(metric)
+    with profile_tracking(home) as tracking:
+        version = resolve_version(spec, args.version, tracking)
+        try:
+            before, after = promote_version(tracking, spec, str(version.version))
+        except PromotionError as exc:  # the lock was not taken: nothing moved, and the message says so
+            raise UsageError(str(exc)) from None
+        metric = spec.training.primary_metric
+        value = tracking.client().get_run(version.run_id).data.metrics.get(metric)
     shown = f"{metric} {value:.4f}" if value is not None else f"no {metric} logged"
     if before == after:
         print(f"{spec.name}: v{after} is already the champion ({shown})")

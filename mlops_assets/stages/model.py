@@ -11,7 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlops_assets.datasets.spec import METRICS_FOR_TASK, DatasetSpec
-from mlops_assets.resources import HomeResource, MlflowTracking, Warehouse
+from mlops_assets.resources import MlflowTracking, Warehouse
 from mlops_assets.stages import Stage, asset_key
 from mlops_assets.tables import MissingInput
 
@@ -66,9 +66,10 @@ def candidates_markdown(spec: DatasetSpec, trained) -> str:
 
 
 def promotion_markdown(decision, spec: DatasetSpec) -> str:
-    head = "**Promoted**" if decision.promoted else "**Rejected**"
+    head = ("**Promoted**" if decision.promoted else "**Already champion**"
+            if decision.champion_after == decision.challenger_version else "**Rejected**")
     rows = [f"| challenger | v{decision.challenger_version} | {_num(decision.challenger_score)} |"]
-    if decision.champion_version is not None:
+    if decision.champion_version not in (None, decision.challenger_version):
         rows.append(f"| champion (before) | v{decision.champion_version} | {_num(decision.champion_score)} |")
     return (f"{head}: {decision.summary()}\n\n| | version | {decision.metric} |\n|---|---|---|\n" + "\n".join(rows)
             + f"\n\nChampion now: {'v' + decision.champion_after if decision.champion_after else 'none'}"
@@ -97,7 +98,6 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     )
     def model(
         context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: Warehouse, tracking: MlflowTracking,
-        home: HomeResource,
     ) -> dg.MaterializeResult:
         import time
 
@@ -116,8 +116,12 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
 
         from mlops_assets.recovery import end_dead_mlflow_runs
 
+        # MLflow's first contact in this process (its import, the store) happens here: booked as MLflow's cost.
+        setup_started, setup_cpu = time.perf_counter(), (time.process_time(), time.thread_time())
         for ended in end_dead_mlflow_runs(tracking, spec):
             context.log.warning(f"{spec.name}: MLflow run {ended} was left RUNNING by a dead process; ended as FAILED")
+        setup = (time.perf_counter() - setup_started, time.process_time() - setup_cpu[0],
+                 time.thread_time() - setup_cpu[1])
         run_id = context.run.run_id
         try:
             # Read, then close: an open DuckDB connection would block ingestion for the whole fit.
@@ -137,24 +141,30 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         for partition, why in window.excluded.items():
             context.log.warning(f"{spec.name}: partition {partition!r} left out of the training window: {why}")
         context.log.info(f"{spec.name}: {trained.why}; registered v{trained.version} as challenger")
+        trained.timings["mlflow_setup"] = setup[0]
+        trained.cpu["mlflow_setup"] = {"process": setup[1], "thread": setup[2]}
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), (time.process_time(), time.thread_time())
         scorer = champion_scorer(tracking, spec, trained.valid_X, trained.valid_y)
         try:
             decision = promote_if_better(
                 tracking, spec, challenger_version=trained.version, challenger_metrics=trained.metrics,
                 rows=trained.rows_validation, scorer=scorer,
-                lock_path=home.paths.promotion_lock(spec.name), margin=config.promotion_margin,
+                margin=config.promotion_margin,
                 floor_failures=trained.quality_failures, record_on_runs=[trained.parent_run_id, trained.run_id],
             )
-        except PromotionError as exc:
-            raise fail(f"{exc}; challenger v{trained.version} is registered, the champion alias was not moved") from None
-        except Exception as exc:
+        except PromotionError as exc:  # its message says where the alias stands
+            raise fail(f"{exc}; challenger v{trained.version} is registered") from None
+        except Exception as exc:  # raised before the alias write (reading or scoring the champion, the lock)
             raise fail(f"{spec.name}: promoting challenger v{trained.version} failed ({type(exc).__name__}: {exc}); "
                        "the champion alias was not moved; re-materialize or `mlops-assets promote`") from exc
         # Predicting with the champion is evaluation; loading it, the lock and the alias are the registry's cost.
         trained.timings["evaluating"] += scorer.seconds["scoring"]
         trained.timings["promotion"] = time.perf_counter() - started - scorer.seconds["scoring"]
+        scoring_cpu = scorer.seconds["scoring_cpu"]  # predicting with the champion: evaluation, as above
+        trained.cpu["evaluating"] = {k: v + scoring_cpu for k, v in trained.cpu.get("evaluating", {}).items()}
+        trained.cpu["promotion"] = {"process": time.process_time() - cpu_started[0] - scoring_cpu,
+                                    "thread": time.thread_time() - cpu_started[1] - scoring_cpu}
         context.log.info(decision.summary())
 
         plots = {f"plot_{p.split('/')[-1].removesuffix('.png')}": dg.MetadataValue.url(
@@ -166,7 +176,7 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             metadata={
                 "registered_model": spec.registered_model_name,
                 "version": trained.version,
-                "champion": decision.promoted,
+                "champion": decision.champion_after == decision.challenger_version,
                 "champion_version": decision.champion_after or "none",
                 "previous_champion_version": decision.champion_version or "none",
                 "promotion": dg.MetadataValue.md(promotion_markdown(decision, spec)),
@@ -194,6 +204,9 @@ def build_model_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "code_version": trained.lineage["code_version"],
                 "spec_hash": trained.lineage["spec_hash"],
                 "timings": dg.MetadataValue.json({k: round(v, 3) for k, v in trained.timings.items()}),
+                "cpu_seconds": dg.MetadataValue.json(
+                    {phase: {k: round(v, 3) for k, v in c.items()} for phase, c in trained.cpu.items()}),
+                "mlflow_warm_up": dg.MetadataValue.json({k: round(v, 3) for k, v in trained.warm_up.items()}),
                 "mlflow_logging_detail": dg.MetadataValue.json(
                     {k: round(v, 3) for k, v in trained.logging_detail.items()}),
                 "seconds": round(trained.seconds, 2),

@@ -5,38 +5,37 @@ model runs that each read "champion = v3", decide, and write would leave the ali
 last, better or not. So the read-decide-write is made a compare-and-set:
 
 1. read the champion and score it on the challenger's held-out rows (slow: loads the model), unlocked;
-2. take the dataset's promotion lock (an exclusive `flock` on a file under MLOPS_HOME), re-read the
+2. take the champion lock of the registered model (`MlflowTracking.promotion_lock`), re-read the
    alias: if it moved while we were scoring, release and go back to 1 against the new champion;
-3. still holding the lock: decide, move the alias, read it back, record the decision; release.
+3. still holding the lock: decide, record the decision (tags), move the alias, read it back; release.
+   Recording first means a failure to record leaves the alias untouched; a failure while moving it is
+   reported with where the registry says the alias stands.
 
 Every writer of `champion` (model runs, `mlops-assets promote`) takes the same lock, so no write lands
-between our re-read and our write. `flock` is released by the kernel when a process dies, so a crashed
-run never leaves a stale lock behind. Its scope is one machine (one MLOPS_HOME): deployments whose
-model runs execute on several hosts need a lock the hosts share (e.g. a Postgres advisory lock on the
-tracking database) in place of `promotion_lock`.
+between our re-read and our write. The lock belongs to the tracking store, so everything writing to one
+store shares it: an `flock` beside a local SQLite store, a PostgreSQL session advisory lock on the
+MLflow database in the cloud (model runs as separate ECS tasks on separate hosts). Both are released
+when the holder dies, so a crashed run never leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mlops_assets.datasets.spec import LOWER_IS_BETTER, DatasetSpec
-from mlops_assets.resources.tracking import MlflowTracking
+from mlops_assets.resources.tracking import MlflowTracking, PromotionLockError
 from mlops_assets.training.registry import CHAMPION_ALIAS, PROMOTION_TAG, champion, load_champion_pipeline
 
 log = logging.getLogger(__name__)
 
-LOCK_TIMEOUT_SECONDS = 300.0
 MAX_ATTEMPTS = 5
 
 
@@ -70,36 +69,28 @@ class PromotionDecision:
 
     def summary(self) -> str:
         """One sentence with both scores, for logs, tags and the Dagster UI."""
-        verb = "promoted to champion" if self.promoted else "rejected, champion stays " + (
-            f"v{self.champion_after}" if self.champion_after else "unset")
+        if self.promoted:
+            verb = "promoted to champion"
+        elif self.champion_after == self.challenger_version:
+            verb = "already champion"
+        else:
+            verb = "rejected, champion stays " + (f"v{self.champion_after}" if self.champion_after else "unset")
         scores = f"{self.metric} {self.challenger_score:.4f}"
-        if self.champion_version is not None:
+        if self.champion_version not in (None, self.challenger_version):
             champ = "n/a" if self.champion_score is None else f"{self.champion_score:.4f}"
             scores += f" vs champion v{self.champion_version} {champ} on the same {self.rows:,} held-out rows"
         return f"challenger v{self.challenger_version} {verb}: {scores} (margin {self.margin}); {self.reason}"
 
 
 @contextlib.contextmanager
-def promotion_lock(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Exclusive, cross-process lock on `path` (kernel `flock`: released if the holder dies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PromotionError(
-                        f"the promotion lock {path} was held by another process for {timeout:.0f} s; "
-                        "see which model run or `mlops-assets promote` is stuck, then retry"
-                    ) from None
-                time.sleep(0.05)
+def champion_lock(tracking: MlflowTracking, spec: DatasetSpec) -> Iterator[None]:
+    """The tracking store's lock on `spec`'s champion alias; failing to take it is a PromotionError (nothing moved)."""
+    with contextlib.ExitStack() as stack:
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            stack.enter_context(tracking.promotion_lock(spec.registered_model_name))
+        except PromotionLockError as exc:
+            raise PromotionError(f"{spec.name}: {exc}; the champion alias was not touched") from None
+        yield
 
 
 class ChampionScorer:
@@ -113,7 +104,7 @@ class ChampionScorer:
 
     def __init__(self, tracking: MlflowTracking, spec: DatasetSpec, X: pd.DataFrame, y: pd.Series) -> None:
         self.tracking, self.spec, self.X, self.y = tracking, spec, X, y
-        self.seconds = {"loading": 0.0, "scoring": 0.0}
+        self.seconds = {"loading": 0.0, "scoring": 0.0, "scoring_cpu": 0.0}
 
     def __call__(self, version) -> dict[str, float]:
         from mlops_assets.training.train import evaluate_scores, predict_scores
@@ -133,9 +124,10 @@ class ChampionScorer:
         if missing:
             raise NotComparable(f"champion v{version.version} uses features {missing} that the current "
                                 "features table does not have (the spec changed)")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         metrics = evaluate_scores(self.spec, self.y, predict_scores(self.spec, estimator, self.X[needed]))
         self.seconds["scoring"] += time.perf_counter() - started
+        self.seconds["scoring_cpu"] += time.thread_time() - cpu
         return metrics
 
 
@@ -173,7 +165,6 @@ def promote_if_better(
     challenger_metrics: dict[str, float],
     rows: int,
     scorer: Callable[[object], dict[str, float]],
-    lock_path: Path,
     margin: float | None = None,
     floor_failures: list[str] = (),
     record_on_runs: list[str] = (),
@@ -185,46 +176,56 @@ def promote_if_better(
     metric = spec.training.primary_metric
     margin = spec.training.promotion_margin if margin is None else margin
     challenger_score = float(challenger_metrics.get(metric, float("nan")))
-    client = tracking.client()
     seen = champion(tracking, spec)
     versions_seen: list[str] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
         seen_version = None if seen is None else str(seen.version)
         versions_seen.append(seen_version or "none")
+        # Someone made this very version champion by hand (`mlops-assets promote`) while it was being
+        # compared: there is nothing to compare with and nothing to move.
+        already = seen_version == str(challenger_version)
         champion_metrics: dict[str, float] = {}
         not_comparable = None
-        if seen is not None and seen_version != str(challenger_version):
+        if seen is not None and not already:
             try:
                 champion_metrics = scorer(seen)
             except NotComparable as exc:
                 not_comparable = str(exc)
         champion_score = champion_metrics.get(metric)
-        older = seen is not None and int(seen.version) > int(challenger_version)
-        comparable_ok, reason = compare(spec, challenger_score, champion_score, seen is not None, margin,
-                                        not_comparable, challenger_is_older=older)
-        promote = comparable_ok and not floor_failures
-        if floor_failures:
-            reason += ("; but" if comparable_ok else "; also") + " below the quality floor: " + "; ".join(floor_failures)
-        with promotion_lock(lock_path):
+        if already:
+            comparable_ok, promote, reason = True, False, "already champion (promoted by hand)"
+            if floor_failures:
+                reason += "; below the quality floor: " + "; ".join(floor_failures)
+        else:
+            older = seen is not None and int(seen.version) > int(challenger_version)
+            comparable_ok, reason = compare(spec, challenger_score, champion_score, seen is not None, margin,
+                                            not_comparable, challenger_is_older=older)
+            promote = comparable_ok and not floor_failures
+            if floor_failures:
+                reason += ("; but" if comparable_ok else "; also") + " below the quality floor: " + "; ".join(floor_failures)
+        with champion_lock(tracking, spec):
             current = champion(tracking, spec)
             if (None if current is None else str(current.version)) != seen_version:
                 log.info("%s: champion moved from v%s to v%s while deciding; deciding again",
                          spec.name, seen_version, None if current is None else current.version)
                 seen = current
                 continue
-            if promote:
-                client.set_registered_model_alias(spec.registered_model_name, CHAMPION_ALIAS, str(challenger_version))
-                after = champion(tracking, spec)
-                if after is None or str(after.version) != str(challenger_version):
-                    raise PromotionError(f"{spec.name}: set champion to v{challenger_version} but the registry "
-                                         f"reads back {None if after is None else 'v' + str(after.version)}")
             decision = PromotionDecision(
                 promoted=promote, not_worse=comparable_ok, reason=reason, metric=metric, challenger_version=str(challenger_version),
                 challenger_score=challenger_score, champion_version=seen_version, champion_score=champion_score,
-                margin=margin, rows=rows, champion_after=str(challenger_version) if promote else seen_version,
+                margin=margin, rows=rows, champion_after=str(challenger_version) if promote or already else seen_version,
                 attempts=attempt, champions_seen=versions_seen, champion_metrics=champion_metrics,
             )
-            record(tracking, spec, decision, record_on_runs)
+            # Recorded before the alias moves: a failure here leaves the alias where it was, as the message says.
+            try:
+                record(tracking, spec, decision, record_on_runs)
+            except Exception as exc:
+                raise PromotionError(
+                    f"{spec.name}: recording the decision on challenger v{challenger_version} failed "
+                    f"({type(exc).__name__}: {exc}); the champion alias was not moved (still {_named(seen_version)})"
+                ) from exc
+            if promote:
+                _move_champion(tracking, spec, decision, record_on_runs)
             return decision
     raise PromotionError(f"{spec.name}: the champion changed {MAX_ATTEMPTS} times while v{challenger_version} "
                          f"was being compared ({versions_seen}); the alias was not touched, re-materialize "
@@ -234,7 +235,7 @@ def promote_if_better(
 def record(tracking: MlflowTracking, spec: DatasetSpec, decision: PromotionDecision, run_ids: list[str]) -> None:
     """The decision as tags on the version and the runs: a rejected challenger is findable in MLflow."""
     tags = {
-        PROMOTION_TAG: "promoted" if decision.promoted else "rejected",
+        PROMOTION_TAG: _outcome(decision),
         "mlops.promotion_reason": decision.summary()[:8000],
         "mlops.promotion_metric": decision.metric,
         "mlops.challenger_score": _fmt(decision.challenger_score),
@@ -252,15 +253,63 @@ def record(tracking: MlflowTracking, spec: DatasetSpec, decision: PromotionDecis
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
 
+def _outcome(decision: PromotionDecision) -> str:
+    if decision.promoted:
+        return "promoted"
+    # made champion by hand while this run decided: the version keeps the tag `promote` gave it
+    return "manual" if decision.champion_after == decision.challenger_version else "rejected"
+
+
+def _named(version: str | None) -> str:
+    return "unset" if version is None else f"v{version}"
+
+
+def _move_champion(tracking: MlflowTracking, spec: DatasetSpec, decision: PromotionDecision,
+                   run_ids: list[str]) -> None:
+    """Point `champion` at the challenger and read it back; any failure says where the alias stands now."""
+    version, before = decision.challenger_version, decision.champion_version
+    try:
+        tracking.client().set_registered_model_alias(spec.registered_model_name, CHAMPION_ALIAS, version)
+        after = champion(tracking, spec)
+    except Exception as exc:
+        raise PromotionError(f"{spec.name}: moving the champion alias from {_named(before)} to v{version} failed "
+                             f"({type(exc).__name__}: {exc}); {_alias_now(tracking, spec, decision, run_ids)}") from exc
+    if after is None or str(after.version) != version:
+        raise PromotionError(f"{spec.name}: set the champion alias to v{version} but the registry reads back "
+                             f"{_named(None if after is None else str(after.version))}; "
+                             f"{_alias_now(tracking, spec, decision, run_ids)}")
+
+
+def _alias_now(tracking: MlflowTracking, spec: DatasetSpec, decision: PromotionDecision, run_ids: list[str]) -> str:
+    """Where the alias stands after a failed move, read from the registry (the call may have landed before
+    failing); when it did not land, the decision's tags are corrected to say so (best effort)."""
+    try:
+        now = champion(tracking, spec)
+    except Exception as exc:  # the store is unreachable: say so rather than guess
+        return (f"the champion alias could not be read back ({type(exc).__name__}); check it with "
+                f"`mlops-assets lineage {spec.name}` and move it with `mlops-assets promote {spec.name} VERSION`")
+    now_version = None if now is None else str(now.version)
+    if now_version == decision.challenger_version:
+        return f"the champion alias did move: it is now v{now_version} (was {_named(decision.champion_version)})"
+    try:
+        client = tracking.client()
+        client.set_model_version_tag(spec.registered_model_name, decision.challenger_version, PROMOTION_TAG, "failed")
+        for run_id in run_ids:
+            client.set_tag(run_id, PROMOTION_TAG, "failed")
+    except Exception as exc:  # the message below is what matters; the tag is a courtesy
+        log.warning("%s: could not tag v%s as failed: %s", spec.name, decision.challenger_version, exc)
+    return f"the champion alias was not moved: it is still {_named(now_version)}"
+
+
 def _fmt(value: float | None) -> str:
     return "none" if value is None or np.isnan(value) else f"{value:.6g}"
 
 
-def promote_version(tracking: MlflowTracking, spec: DatasetSpec, version: str, lock_path: Path,
+def promote_version(tracking: MlflowTracking, spec: DatasetSpec, version: str,
                     who: str = "manual") -> tuple[str | None, str]:
     """Move `champion` to `version` by hand (rollback), under the same lock; returns (before, after)."""
     client = tracking.client()
-    with promotion_lock(lock_path):
+    with champion_lock(tracking, spec):
         before = champion(tracking, spec)
         before_version = None if before is None else str(before.version)
         client.set_registered_model_alias(spec.registered_model_name, CHAMPION_ALIAS, str(version))

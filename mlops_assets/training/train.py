@@ -163,42 +163,94 @@ class TrainedModel:
     params: dict[str, object] = field(default_factory=dict)
     partition_rows: dict[str, int] = field(default_factory=dict)
     """Rows each training partition contributed (train + validation), in window order."""
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    """CPU seconds per phase: `process` (all threads, the warm-up's too) and `thread` (the fitting thread)."""
+    warm_up: dict[str, float] = field(default_factory=dict)
+    """The warm-up thread's own seconds when this run started it (the process's first model run), else {}."""
 
     @property
     def seconds(self) -> float:
         return sum(self.timings.values())
 
 
-# Imported only to log the winner (skops, mlflow.sklearn, matplotlib): ~5 s in a fresh process.
-_LOGGING_MODULES = ("skops.io", "mlflow.sklearn", "mlflow.models", "matplotlib.figure", "sklearn.inspection")
+# Imported only to log the winner (mlflow, skops: its trusted-type list imports every scikit-learn module)
+# and to draw and explain it (matplotlib, sklearn.inspection): ~5 s of CPU in a fresh process.
+_LOGGING_MODULES = ("mlflow.sklearn", "mlflow.models", "skops.io", "matplotlib.figure", "sklearn.inspection")
+
+
+@dataclass
+class WarmUp:
+    """The background warm-up of this process: its own wall and CPU seconds, booked as MLflow's cost."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    wall: float = 0.0
+    cpu: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)  # CPU seconds per import, and the first save
+    reported: bool = False
+
+    def report(self) -> dict[str, float]:
+        """Its seconds, for the first model run of the process that asks (later runs found it paid)."""
+        if self.reported:
+            return {}
+        self.reported = True
+        self.done.wait(30)  # logging the model waited on its imports anyway: it has (nearly) always finished
+        return {"wall": self.wall, "cpu": self.cpu, "finished": float(self.done.is_set()),
+                **{f"cpu.{step}": seconds for step, seconds in self.steps.items()}}
 
 
 @cache
-def _warm_up_logging() -> None:
+def _warm_up_logging() -> WarmUp:
     """Pay the once-per-process costs of logging a model in a background thread while the candidates fit.
 
     A Dagster run is a fresh process, so these costs come with every materialization: the imports
     (~5 s), and MLflow's first `save_model`, which scans every installed distribution (~5 s in this
     venv) to check the pinned requirements; MLflow has no public switch for that check, so a throwaway
     save of a one-row dummy model to a temporary directory fills its cache. Fitting runs mostly in
-    native code that releases the GIL, so this overlaps instead of adding up. Failures are ignored
-    here: the real call at logging time raises them with their context.
+    native code; on a machine with a spare core this overlaps instead of adding up, on a busy one it
+    competes with fitting, so the thread's own wall and CPU seconds are reported as MLflow's cost
+    (`WarmUp.report`, the model asset's `mlflow_warm_up` metadata). Failures are ignored here: the real
+    call at logging time raises them with their context.
     """
+    warm = WarmUp()
 
     def run() -> None:
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             for name in _LOGGING_MODULES:
+                step = time.thread_time()
                 importlib.import_module(name)
+                warm.steps[name.split(".")[0]] = warm.steps.get(name.split(".")[0], 0.0) + time.thread_time() - step
             import mlflow.sklearn
             from sklearn.dummy import DummyClassifier
 
+            step = time.thread_time()
             with tempfile.TemporaryDirectory() as tmp:
                 mlflow.sklearn.save_model(DummyClassifier().fit([[0], [1]], [0, 1]), str(Path(tmp) / "m"),
                                           pip_requirements=_requirements())
+            warm.steps["first_save"] = time.thread_time() - step
         except Exception as exc:  # see the docstring
             log.debug("warming up MLflow logging failed: %s", exc)
+        finally:
+            warm.wall, warm.cpu = time.perf_counter() - started, time.thread_time() - cpu
+            warm.done.set()
 
     threading.Thread(target=run, name="warm-up-mlflow-logging", daemon=True).start()
+    return warm
+
+
+class _CpuClock:
+    """CPU seconds per phase: the whole process (every thread) and this thread alone (where fits run)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, dict[str, float]] = {}
+        self._last = (time.process_time(), time.thread_time())
+
+    def lap(self, name: str) -> None:
+        now = (time.process_time(), time.thread_time())
+        entry = self.seconds.setdefault(name, {"process": 0.0, "thread": 0.0})
+        entry["process"] += now[0] - self._last[0]
+        entry["thread"] += now[1] - self._last[1]
+        self._last = now
 
 
 def _requirements() -> list[str]:
@@ -420,13 +472,19 @@ def read_training_data(
 
 
 def split(spec: DatasetSpec, frame: pd.DataFrame) -> Split:
-    """Validation rows: the newest ones when the data has a clock (no peeking at the future), else stratified.
+    """Validation rows: the newest ones when the data has a clock (no peeking at the future), else a stable holdout.
 
-    Stratified by class for classification and by target quantile for regression, so a small
-    validation set still covers rare classes and both tails.
+    Without a clock (e.g. wine files), a reshuffling split would move rows the champion trained on into
+    validation whenever a partition is added, biasing the comparison toward the champion. So each
+    partition's rows are split on their own: within (partition, stratum) rows are ordered by a stable
+    hash of (partition, row ordinal) and the first `validation_fraction` of them (rounded half up) are
+    held out. The ordinal is the row's position in its partition's features rows, which are written in
+    source-line order, so a row keeps its side as long as its partition's cleaned rows are unchanged;
+    adding or dropping other partitions never moves it. Strata: the class for classification, the
+    target decile within the partition for regression, so rare classes and both tails are covered
+    exactly up to one row per partition and stratum (a stratum of one row stays in training).
     """
     fraction = spec.training.validation_fraction
-    target = frame[spec.target]
     if spec.time_column or spec.is_daily:
         order = spec.time_column or "_partition"
         ordered = frame.sort_values(order, kind="stable")
@@ -434,17 +492,11 @@ def split(spec: DatasetSpec, frame: pd.DataFrame) -> Split:
         train, valid = ordered.iloc[:cut], ordered.iloc[cut:]
         how = f"newest {fraction:.0%} of rows by {order}"
     else:
-        from sklearn.model_selection import train_test_split
-
-        if spec.task == "classification":
-            strata = target if target.value_counts().min() >= 2 else None
-        else:
-            bins = max(1, min(10, len(frame) // 10))
-            strata = pd.qcut(target.rank(method="first"), q=bins, labels=False) if bins > 1 else None
-        train, valid = train_test_split(frame, test_size=fraction, random_state=11, stratify=strata)
-        how = f"{fraction:.0%} of rows, " + ("stratified by " + ("class" if spec.task == "classification"
-                                                                   else "target decile") if strata is not None
-                                            else "random (too few rows per class to stratify)")
+        held = stable_holdout(spec, frame, fraction)
+        train, valid = frame[~held], frame[held]
+        how = (f"{fraction:.0%} of each partition's rows, stratified by "
+               f"{'class' if spec.task == 'classification' else 'target decile'}, chosen by a stable hash of "
+               "(partition, row)")
     if valid.empty or train.empty:
         raise TrainingInputError(f"{spec.name}: {len(frame)} rows are too few to hold out validation rows; ingest more")
     if train[spec.target].nunique() < 2:
@@ -454,6 +506,25 @@ def split(spec: DatasetSpec, frame: pd.DataFrame) -> Split:
         window["from"] = str(valid[spec.time_column].min())
         window["to"] = str(valid[spec.time_column].max())
     return Split(train, valid, how, window)
+
+
+def stable_holdout(spec: DatasetSpec, frame: pd.DataFrame, fraction: float) -> np.ndarray:
+    """Which rows of `frame` (ordered by partition, then source line) are held out; see `split`."""
+    partition = frame["_partition"].astype(str).reset_index(drop=True)
+    ordinal = partition.groupby(partition, sort=False).cumcount()
+    key = pd.util.hash_pandas_object(pd.DataFrame({"p": partition, "o": ordinal}), index=False).to_numpy()
+    target = frame[spec.target].reset_index(drop=True)
+    if spec.task == "classification":
+        stratum = target.astype(str)
+    else:  # deciles of the target within the partition (fewer bins for small partitions)
+        rank = target.groupby(partition, sort=False).rank(method="first") - 1
+        size = partition.map(partition.value_counts())
+        bins = (size // 10).clip(1, 10)
+        stratum = (rank * bins // size).astype("int64").astype(str)
+    groups = pd.DataFrame({"p": partition, "s": stratum, "k": key})
+    position = groups.groupby(["p", "s"], sort=False)["k"].rank(method="first") - 1
+    quota = np.floor(groups.groupby(["p", "s"], sort=False)["k"].transform("size") * fraction + 0.5)
+    return (position < quota).to_numpy()
 
 
 # ---------------------------------------------------------------- scoring
@@ -813,7 +884,8 @@ def train_and_register(
     Promotion to champion is a separate, compare-and-set step (`training.promotion`).
     """
     timings = {"reading": data.seconds, "fitting": 0.0, "evaluating": 0.0, "mlflow_logging": 0.0}
-    _warm_up_logging()
+    cpu = _CpuClock()
+    warm = _warm_up_logging()
     chosen = resolve_candidates(spec, candidates)
     transformer = fitted_feature_transformer(spec, data.reference)
     expected = list(transformer.get_feature_names_out())
@@ -823,12 +895,15 @@ def train_and_register(
             f"re-materialize {spec.name}/features for all partitions"
         )
     parts = split(spec, data.features)
+    cpu.lap("preparing")
     results = fit_candidates(spec, parts, data.feature_cols, chosen, timings)
+    cpu.lap("fitting")  # candidates' predictions included: fit_candidates times them apart in wall seconds only
     winner, why = choose_winner(spec, results, len(parts.valid))
     t0 = time.perf_counter()
     importances = permutation_importances(spec, winner.estimator, parts.valid[data.feature_cols],
                                           parts.valid[spec.target])
     timings["evaluating"] += time.perf_counter() - t0
+    cpu.lap("evaluating")
     failures = quality_failures(spec, winner.metrics)
     run_params = {
         "candidates": ",".join(r.name for r in results),
@@ -843,6 +918,7 @@ def train_and_register(
     t0 = time.perf_counter()
     logged = log_and_register(spec, tracking, data, parts, results, winner, why, importances, tags or {}, run_params)
     timings["mlflow_logging"] = time.perf_counter() - t0
+    cpu.lap("mlflow_logging")
     return TrainedModel(
         run_id=logged.run_id,
         parent_run_id=logged.parent_run_id,
@@ -869,4 +945,6 @@ def train_and_register(
         params=run_params,
         partition_rows={p: int(n) for p, n in
                         data.features.groupby("_partition").size().reindex(data.partitions, fill_value=0).items()},
+        cpu=cpu.seconds,
+        warm_up=warm.report(),
     )
