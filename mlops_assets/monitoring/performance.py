@@ -37,7 +37,7 @@ class PerformanceReport:
 
 def labeled_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, partition: str) -> pd.DataFrame:
     """The partition's cleaned rows that carry a label: model inputs plus the target."""
-    cols = ", ".join(q(c) for c in [*(c.name for c in spec.feature_columns), spec.target])
+    cols = ", ".join(q(c) for c in [*spec.feature_names, spec.target])
     return con.execute(
         f"SELECT {cols} FROM {table(spec, 'cleaned')} WHERE _partition = ? AND {q(spec.target)} IS NOT NULL",
         [partition],
@@ -57,7 +57,7 @@ def score(spec: DatasetSpec, pipeline, rows: pd.DataFrame, threshold: float | No
     """The task's metrics of `pipeline` on `rows` (classification at the champion's `threshold`)."""
     from sklearn import metrics
 
-    X, y = rows[[c.name for c in spec.feature_columns]], rows[spec.target]
+    X, y = rows[spec.feature_names], rows[spec.target]
     if spec.task == "classification":
         y = y.astype(bool)
         proba = pipeline.predict_proba(X)[:, 1]
@@ -119,7 +119,7 @@ def assess(spec: DatasetSpec, partition: str, pipeline, rows: pd.DataFrame, thre
     metric = spec.training.primary_metric
     validation, current = validation_metrics.get(metric), metrics.get(metric)
     drop = relative_drop(metric, validation, current) if validation is not None and current is not None else None
-    X, y = rows[[c.name for c in spec.feature_columns]], rows[spec.target]
+    X, y = rows[spec.feature_names], rows[spec.target]
     if spec.task == "classification":
         interval = primary_interval(spec, y.astype(bool), pipeline.predict_proba(X)[:, 1])
     else:

@@ -88,7 +88,7 @@ def served_inputs(folder: Path, spec: DatasetSpec, *, hours: float = 1.0, sample
     end = now or dt.datetime.now(dt.UTC)
     start = end - dt.timedelta(hours=hours)
     frame = read_log(folder, since=start, until=end)
-    columns = [c.name for c in spec.feature_columns]
+    columns = spec.feature_names
     if frame.empty:
         return ServedWindow(pd.DataFrame(columns=columns), 0, start, end)
     missing = [c for c in columns if c not in frame.columns]

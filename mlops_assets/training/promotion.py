@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -63,9 +63,6 @@ class PromotionDecision:
     attempts: int = 1
     champions_seen: list[str] = field(default_factory=list)
     champion_metrics: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def summary(self) -> str:
         """One sentence with both scores, for logs, tags and the Dagster UI."""

@@ -449,8 +449,10 @@ def read_training_data(
     placeholders = ", ".join("?" for _ in partitions)
     # A fixed row order (partition, then insertion order = source line): parallel scans may return rows in
     # any order, and the split, the bootstrap and early stopping all depend on it. Same data, same model.
+    # Rows without a label (served data whose outcome is not known yet) cannot teach or score a model.
     features = con.execute(
-        f"SELECT * FROM {table(spec, 'features')} WHERE _partition IN ({placeholders}) ORDER BY _partition, rowid",
+        f"SELECT * FROM {table(spec, 'features')} WHERE _partition IN ({placeholders}) "
+        f"AND {q(spec.target)} IS NOT NULL ORDER BY _partition, rowid",
         partitions,
     ).df()
     cleaned_cols = ", ".join(q(c) for c in spec.input_columns)
@@ -748,7 +750,7 @@ def log_and_register(
     metric = spec.training.primary_metric
     transformer = fitted_feature_transformer(spec, data.reference)
     pipeline = Pipeline([("features", transformer), ("estimator", winner.estimator)])
-    example = data.reference[[c.name for c in spec.feature_columns]].head(5)
+    example = data.reference[spec.feature_names].head(5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # integer inputs are required by the spec: no NaNs
         signature = infer_signature(example, pipeline.predict(example))
