@@ -209,6 +209,7 @@ def test_spec_draft_to_stdout_and_bad_targets_exit_2_in_one_line(isolated_env, w
 # --------------------------------------------------------------------------- serve: the champion's Bento
 
 
+@pytest.mark.slow  # ingests and trains (or builds Bentos) through the real jobs
 def test_serve_picks_the_bento_of_the_champion_not_the_newest(home, specs):
     """Two Bentos in the real store (v1, then v2 newer): the champion's version decides which one serves."""
     from types import SimpleNamespace
@@ -297,6 +298,7 @@ def test_train_summary_names_the_check_that_kept_the_champion():
     assert "trained on  2 partition(s): a.csv (900 rows), b.csv (900 rows)" in low
 
 
+@pytest.mark.slow  # ingests through the real jobs before training is refused
 def test_train_without_building_features_says_what_it_would_train_on_and_why_it_stopped(runner, specs, wine_dir,
                                                                                        tmp_path):
     from mlops_assets.cli.ingest import ingest
@@ -317,6 +319,7 @@ def test_train_without_building_features_says_what_it_would_train_on_and_why_it_
 # --------------------------------------------------------------------------- a failed ingestion gate is never trained on
 
 
+@pytest.mark.slow  # ingests and trains (or builds Bentos) through the real jobs
 def test_a_partition_over_the_quarantine_limit_is_left_out_of_training_and_named(runner, specs, wine_dir, tmp_path):
     from mlops_assets.cli.ingest import ingest
     from mlops_assets.cli.train import format_summary, training_plan

@@ -174,6 +174,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 # ---------------------------------------------------------------- candidates and the winner
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_a_designed_run_picks_the_expected_winner_with_one_child_run_per_candidate(toy):
     result = toy.train()
     assert result.success, failure_description(result)
@@ -215,6 +216,7 @@ def test_a_designed_run_picks_the_expected_winner_with_one_child_run_per_candida
     assert "get-artifact" in meta["plot_pr_curve"] and parent.info.run_id in meta["plot_pr_curve"]
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_data_without_a_clock_is_validated_on_a_stratified_holdout(toy):
     meta = metadata(toy.train(candidates=["logistic_regression"]))
     # each file's rows of each class: 20% held out, rounded half up (counted from the files themselves)
@@ -230,6 +232,7 @@ def test_data_without_a_clock_is_validated_on_a_stratified_holdout(toy):
     assert winner.data.metrics["positive_rate"] == pytest.approx(expected["true"] / sum(expected.values()))
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_a_new_partition_never_moves_rows_the_champion_trained_on_into_validation(toy):
     """Wine-like data (files, no clock): train on a.csv, then on a.csv + b.csv. The second model's validation
     rows from a.csv must be exactly the first's, or the champion would be scored on rows it trained on."""
@@ -270,6 +273,7 @@ training:
 """
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_a_lower_is_better_metric_picks_the_lowest_and_logs_residuals(tmp_path, home, fresh_resources):
     """y = 3 x1 - 2 x2 + small noise: the linear model wins on RMSE; trees only approximate the plane."""
     (tmp_path / "toyreg.yaml").write_text(REGRESSION_SPEC)
@@ -285,6 +289,7 @@ def test_a_lower_is_better_metric_picks_the_lowest_and_logs_residuals(tmp_path, 
     assert "residuals.png" in plots and "feature_importance.png" in plots
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_fraud_validates_on_the_newest_rows_with_class_weights(home, fresh_resources, specs):
     import datetime as dt
 
@@ -319,6 +324,7 @@ def test_fraud_validates_on_the_newest_rows_with_class_weights(home, fresh_resou
 # ---------------------------------------------------------------- champion vs challenger
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_a_dummy_challenger_is_registered_rejected_and_the_champion_kept(toy):
     first = metadata(toy.train())
     result = toy.train(candidates=["dummy"])
@@ -340,6 +346,7 @@ def test_a_dummy_challenger_is_registered_rejected_and_the_champion_kept(toy):
     assert client.get_run(meta["mlflow_parent_run_id"]).data.tags["mlops.promotion"] == "rejected"
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_a_margin_keeps_an_equal_challenger_out(toy):
     first = metadata(toy.train(candidates=["logistic_regression"]))
     held = toy.train(candidates=["logistic_regression"], promotion_margin=0.01)
@@ -364,6 +371,7 @@ def test_the_comparison_rule(specs, challenger, champion, margin, older, promote
     assert compare(specs["wine_quality"], -challenger, -champion, True, margin, challenger_is_older=older)[0] is promoted
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
     """Another run promotes a better model between our scoring and our write: we must lose, not overwrite it."""
     from mlops_assets.training.promotion import champion_scorer, promote_if_better, promote_version
@@ -392,6 +400,7 @@ def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
     assert alias(toy.tracking, toy.spec) == strong.version
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_a_challenger_made_champion_by_hand_while_it_decides_is_left_champion(toy):
     """`mlops-assets promote` on the challenger's own version while its run compares: no crash, the alias stays."""
     from mlops_assets.training.promotion import champion_scorer, promote_if_better, promote_version
@@ -421,6 +430,7 @@ def test_a_challenger_made_champion_by_hand_while_it_decides_is_left_champion(to
     assert version.tags["mlops.promotion"] == "manual"  # what the person did, not overwritten by the run
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 @pytest.mark.parametrize("failure", ["recording", "alias_refused", "alias_written_then_lost"])
 def test_a_failure_while_promoting_says_truly_where_the_champion_alias_is(toy, monkeypatch, failure):
     from mlflow import MlflowClient
@@ -465,6 +475,7 @@ def test_a_failure_while_promoting_says_truly_where_the_champion_alias_is(toy, m
         assert version.tags["mlops.promotion"] == "failed"
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_two_model_runs_started_together_end_with_the_better_model(toy, tmp_path):
     assert toy.train(candidates=["logistic_regression"]).success  # a champion both runs compare with
     go = tmp_path / "go"
@@ -503,6 +514,7 @@ def test_two_model_runs_started_together_end_with_the_better_model(toy, tmp_path
 # ---------------------------------------------------------------- failures
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_a_failure_inside_mlflow_logging_fails_the_run_and_leaves_the_champion(toy):
     first = metadata(toy.train())
     artifacts = toy.home.artifact_root / "toy"
@@ -544,6 +556,7 @@ def test_an_unknown_estimator_parameter_names_the_spec_field(toy, tmp_path):
 # ---------------------------------------------------------------- promote and lineage
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_promote_rolls_back_and_refuses_unknown_or_foreign_versions(toy, capsys):
     weak = metadata(toy.train(candidates=["logistic_regression"]))
     strong = metadata(toy.train())
@@ -564,6 +577,7 @@ def test_promote_rolls_back_and_refuses_unknown_or_foreign_versions(toy, capsys)
         assert alias(toy.tracking, toy.spec) == weak["version"]
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_promote_refuses_a_version_trained_on_another_dataset(toy, capsys):
     import mlflow
     import mlflow.sklearn
@@ -596,6 +610,7 @@ def test_promote_and_lineage_on_a_fresh_home_refuse_in_one_line_and_create_no_st
     assert not store.exists()
 
 
+@pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_lineage_lists_the_files_and_hashes_that_trained_the_champion(toy, capsys):
     result = toy.train()
     meta = metadata(result)

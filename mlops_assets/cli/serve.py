@@ -60,11 +60,12 @@ def champion_bento_tag(bentoml, spec, version) -> str | None:
 
 def champion_bento(home: MlopsHome, spec) -> tuple[str, str]:
     """(Bento tag, champion version) to serve for `spec`, or a one-line UsageError saying what builds it."""
-    from mlops_assets.cli.promote import tracking_for
+    from mlops_assets.cli.promote import profile_tracking
     from mlops_assets.resources import BentoStore
     from mlops_assets.training.registry import champion
 
-    version = champion(tracking_for(home), spec)
+    with profile_tracking(home) as tracking:  # the profile's MLflow; a fresh home has no store to ask
+        version = champion(tracking, spec) if tracking.has_store() else None
     if version is None:
         raise UsageError(f"{spec.name} has no champion model yet, so nothing to serve; train one with "
                          f"`mlops-assets train {spec.name}`", dataset=spec.name)
