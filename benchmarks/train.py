@@ -92,7 +92,7 @@ def worker(rows: int, runs: int, root: Path, candidates: list[str] | None) -> di
     from mlops_assets.datasets.spec import load_specs
     from mlops_assets.definitions import local_resources
     from mlops_assets.home import MlopsHome
-    from mlops_assets.stages import Stage, asset_key
+    from mlops_assets.stages import Stage, asset_key, metadata_values
 
     assert "mlflow" not in sys.modules, "run 1 must find MLflow not imported, as a Dagster run does"
     home = MlopsHome(root).ensure()
@@ -110,7 +110,7 @@ def worker(rows: int, runs: int, root: Path, candidates: list[str] | None) -> di
         result = dg.materialize([model], resources=resources, instance=instance, raise_on_error=False,
                                 run_config={"ops": {"transactions__model": {"config": config}}})
         wall = time.perf_counter() - t0
-        meta = {k: v.value for k, v in result.get_asset_materialization_events()[-1].materialization.metadata.items()}
+        meta = metadata_values(result.get_asset_materialization_events()[-1].materialization)
         results.append({
             "wall": wall, "timings": meta["timings"], "cpu": meta["cpu_seconds"], "warm_up": meta["mlflow_warm_up"],
             "logging_detail": meta["mlflow_logging_detail"], "winner": meta["winner"], "version": meta["version"],

@@ -9,7 +9,7 @@ import dagster as dg
 from mlops_assets.datasets.factory import DatasetDefinitions
 from mlops_assets.home import MlopsHome
 from mlops_assets.resources import FileStorage, HomeResource, MlflowTracking, Warehouse
-from mlops_assets.stages import RETRAIN_STAGES, Stage
+from mlops_assets.stages import RETRAIN_STAGES, Stage, metadata_values
 
 RETRAIN_FOR_TAG = "mlops/retrain_for"  # the newest labeled partition a requested retrain includes
 RETRAIN_REASON_TAG = "mlops/retrain_reason"
@@ -168,8 +168,7 @@ def retrain_on_drift_sensor(datasets: list[DatasetDefinitions]) -> dg.SensorDefi
 
 
 def _metadata(record: dg.EventLogRecord) -> dict:
-    materialization = record.asset_materialization
-    return {k: v.value for k, v in materialization.metadata.items()} if materialization else {}
+    return metadata_values(record.asset_materialization)
 
 
 def _new_evidence(instance: dg.DagsterInstance, dataset: DatasetDefinitions, seen: dict) -> tuple[list, dict]:

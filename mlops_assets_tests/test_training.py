@@ -543,6 +543,7 @@ def test_a_failure_inside_mlflow_logging_fails_the_run_and_leaves_the_champion(t
     assert {r.data.tags["dagster_run_id"] for r in failed} == {result.run_id}
 
 
+@pytest.mark.slow  # ingests the toy dataset and starts a model run
 def test_an_unknown_estimator_parameter_names_the_spec_field(toy, tmp_path):
     bad = tmp_path / "toy.yaml"
     bad.write_text(TOY_SPEC.replace("params: {max_iter: 60}", "params: {max_iterations: 60}"))

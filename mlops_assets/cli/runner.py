@@ -19,6 +19,7 @@ from mlops_assets.datasets.generator import generate_range
 from mlops_assets.datasets.spec import DatasetSpec
 from mlops_assets.files import atomic_copy
 from mlops_assets.home import MlopsHome
+from mlops_assets.stages import metadata_values
 from mlops_assets.stages.model import training_run_config
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey
     """The metadata values of `key`'s materialization in this run ({} when it did not materialize)."""
     for event in result.get_asset_materialization_events():
         if event.asset_key == key:
-            return {k: v.value for k, v in event.materialization.metadata.items()}
+            return metadata_values(event.materialization)
     return {}
 
 
