@@ -10,8 +10,7 @@ that has imported nothing of MLflow yet, and no champion exists); later runs are
 once-per-process costs paid) and also load and score the champion on the same held-out rows. The
 split comes from the asset's own `timings`, `cpu_seconds` and `mlflow_warm_up` metadata:
 
-  mlflow_setup    MLflow's first contact in the run (its import, the store; ending runs of dead processes),
-                  run beside reading: wall = only the part that outlasts the read, CPU = all of it
+  mlflow_setup    MLflow's first contact in the run (its import, the store; ending runs of dead processes)
   reading         features + reference sample + lineage out of DuckDB
   fitting         every candidate's `fit` (and its validation predictions, in CPU seconds)
   evaluating      predictions and metrics on the held-out rows, permutation importances of the winner
