@@ -371,15 +371,22 @@ def test_the_comparison_rule(specs, challenger, champion, margin, older, promote
     assert compare(specs["wine_quality"], -challenger, -champion, True, margin, challenger_is_older=older)[0] is promoted
 
 
+def _champion_v1_and_its_data(toy):
+    """A logistic-regression champion (v1) trained through the asset, and the training data it read."""
+    from mlops_assets.training.train import read_training_data
+
+    assert toy.train(candidates=["logistic_regression"]).success
+    with toy.resources["warehouse"].connect(read_only=True) as con:
+        return read_training_data(con, toy.spec)
+
+
 @pytest.mark.slow  # trains candidates and logs them to a real MLflow store
 def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
     """Another run promotes a better model between our scoring and our write: we must lose, not overwrite it."""
     from mlops_assets.training.promotion import champion_scorer, promote_if_better, promote_version
-    from mlops_assets.training.train import read_training_data, train_and_register
+    from mlops_assets.training.train import train_and_register
 
-    assert toy.train(candidates=["logistic_regression"]).success  # v1, champion
-    with toy.resources["warehouse"].connect(read_only=True) as con:
-        data = read_training_data(con, toy.spec)
+    data = _champion_v1_and_its_data(toy)
     strong = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
     weak = train_and_register(data, toy.spec, toy.tracking, candidates=["logistic_regression"])
     real = champion_scorer(toy.tracking, toy.spec, weak.valid_X, weak.valid_y)
@@ -404,11 +411,9 @@ def test_promotion_redecides_when_the_champion_moves_while_it_decides(toy):
 def test_a_challenger_made_champion_by_hand_while_it_decides_is_left_champion(toy):
     """`mlops-assets promote` on the challenger's own version while its run compares: no crash, the alias stays."""
     from mlops_assets.training.promotion import champion_scorer, promote_if_better, promote_version
-    from mlops_assets.training.train import read_training_data, train_and_register
+    from mlops_assets.training.train import train_and_register
 
-    assert toy.train(candidates=["logistic_regression"]).success  # v1, champion
-    with toy.resources["warehouse"].connect(read_only=True) as con:
-        data = read_training_data(con, toy.spec)
+    data = _champion_v1_and_its_data(toy)
     challenger = train_and_register(data, toy.spec, toy.tracking, candidates=["hist_gradient_boosting"])
     real = champion_scorer(toy.tracking, toy.spec, challenger.valid_X, challenger.valid_y)
     calls = []
